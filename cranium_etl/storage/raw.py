@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from cranium_etl.storage.batch import BatchWriter, metadata_key
+from cranium_etl.storage.batch import DEFAULT_ROW_GROUP_ROWS, BatchWriter, metadata_key
 from cranium_etl.storage.errors import StorageError
 from cranium_etl.storage.files import ensure_directory, remove_temp_files
 from cranium_etl.storage.lock import SyncLock
@@ -95,10 +95,12 @@ class RawStore:
         synced_at: datetime,
         sync_kind: str,
         previous_cursor: str | None = None,
+        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
     ) -> BatchWriter:
         """Start a batch for one sync run; use the result as a context manager.
 
-        Temporary files of writers whose process no longer runs are removed first. Callers
+        Rows are written in row groups of `row_group_rows`, which bounds the memory a batch
+        uses. Temporary files of writers whose process no longer runs are removed first. Callers
         that write should hold `lock()`, which also serialises the sequence numbers.
         """
         ensure_directory(self.directory, "creating the raw directory")
@@ -109,6 +111,7 @@ class RawStore:
             synced_at=synced_at,
             sync_kind=sync_kind,
             previous_cursor=previous_cursor,
+            row_group_rows=row_group_rows,
         )
 
     def batches(self) -> list[BatchInfo]:
