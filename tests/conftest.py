@@ -1,0 +1,41 @@
+"""Shared pytest fixtures: a factory that starts sandboxes over HTTPS on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from cranium_etl.sandbox import Sandbox, SandboxConfig
+
+# Small and fast by default. The quota is far above what a test uses, so that only tests that
+# set rate_limit see 429 answers.
+SANDBOX_TEST_DEFAULTS: dict[str, Any] = {
+    "seed": 7,
+    "bom_count": 300,
+    "rate_limit": 10_000,
+    "rate_window": 60.0,
+}
+
+
+@pytest.fixture
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sandbox]]:
+    """Return a factory `sandbox(**overrides) -> Sandbox` that starts a sandbox.
+
+    Overrides are SandboxConfig fields; the defaults are SANDBOX_TEST_DEFAULTS. Every sandbox
+    started through the factory stops when the test ends.
+    """
+    started: list[Sandbox] = []
+
+    def start(**overrides: Any) -> Sandbox:
+        settings = {**SANDBOX_TEST_DEFAULTS, **overrides}
+        settings.setdefault("cert_dir", tmp_path_factory.mktemp("sandbox-tls"))
+        instance = Sandbox(SandboxConfig(**settings)).start()
+        started.append(instance)
+        return instance
+
+    yield start
+
+    for instance in reversed(started):
+        instance.stop()
