@@ -62,6 +62,7 @@ _STANDALONE_NAMES = (
     "llm-gateway", "prompt-router", "feature-store", "model-registry", "vector-search",
     "eval-harness", "guardrails-proxy", "inference-gateway", "notebook-sandbox",
 )  # fmt: skip
+_ACRONYMS = frozenset({"llm", "rag", "kyc", "ocr", "api", "ml", "hr", "v2"})
 _ORGANISATIONS = ("northwind", "contoso", "fabrikam", "tailspin", "adventure-works", "wingtip")
 
 _FAILED_MESSAGES = (
@@ -238,9 +239,11 @@ class RecordGenerator:
                 parts.append(rng.choice(_SUFFIXES))
             base = "-".join(parts)
 
-        name, number = base, 2
-        while name in self._used_names:
-            name, number = f"{base}-{number}", number + 1
+        candidates = (base, f"{team}-{base}", f"{base}-v2", f"{team}-{base}-v2")
+        name = next((c for c in candidates if c not in self._used_names), None)
+        number = 2
+        while name is None or name in self._used_names:
+            name, number = f"{team}-{base}-{number}", number + 1
         self._used_names.add(name)
 
         if rng.random() < _DESCRIPTION_NULL_RATE:
@@ -249,7 +252,8 @@ class RecordGenerator:
 
     def _description_for(self, name: str, team: str | None = None) -> str:
         team = team or self._rng.choice(_TEAMS)
-        readable = name.replace("-", " ")
+        words = [w.upper() if w in _ACRONYMS else w for w in name.split("-")]
+        readable = " ".join(words)
         return f"{readable[0].upper()}{readable[1:]}, owned by the {team} team."
 
     def _new_ai_system_ids(self) -> list[str]:
