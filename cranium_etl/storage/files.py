@@ -167,19 +167,15 @@ def write_table_atomically(
         pq.write_table(table, temp, **PARQUET_OPTIONS)
         publish(temp, final, replace=True)
     except OSError as error:
-        _discard(temp)
+        discard(temp)
         raise StorageWriteError(action, final, error) from error
     except BaseException:
-        _discard(temp)
+        discard(temp)
         raise
 
 
 def discard(path: Path) -> None:
     """Delete `path` if it exists, logging instead of raising when that fails."""
-    _discard(path)
-
-
-def _discard(path: Path) -> None:
     try:
         path.unlink()
     except FileNotFoundError:

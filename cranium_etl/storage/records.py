@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,8 @@ INT64_MAX = 2**63 - 1
 # Each unknown lastScanStatus value and each omitted nullable field is logged once per process.
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
+
+Fail = Callable[[str, str], RecordError]
 
 
 def records_to_table(
@@ -147,7 +149,7 @@ def _convert_record(index: int, record: Any) -> dict[str, Any]:
     return row
 
 
-def _parse_timestamp(value: Any, field: str, fail: Any) -> datetime:
+def _parse_timestamp(value: Any, field: str, fail: Fail) -> datetime:
     if not isinstance(value, str):
         raise fail(field, f"must be an ISO 8601 string, got {_kind(value)}")
     try:
@@ -159,7 +161,7 @@ def _parse_timestamp(value: Any, field: str, fail: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _encode_extra(extra: dict[str, Any], fail: Any) -> str:
+def _encode_extra(extra: dict[str, Any], fail: Fail) -> str:
     try:
         return json.dumps(extra, sort_keys=True, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as error:
