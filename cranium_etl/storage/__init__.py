@@ -1,6 +1,6 @@
 """Parquet storage of bills of materials: a raw change log and daily snapshots.
 
-This package knows nothing of HTTP or Dagster. It takes API records as received and writes
+This package imports no HTTP or Dagster code. It takes API records as received and writes
 Parquet files that all share `BOM_SCHEMA`.
 """
 

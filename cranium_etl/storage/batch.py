@@ -89,7 +89,7 @@ class BatchWriter:
     def write_records(
         self, records: Iterable[Mapping[str, Any]], request_id: str | None = None
     ) -> int:
-        """Validate and append API records; return how many rows were added.
+        """Validate API records, append them and return the number of rows added.
 
         Raises RecordError (with `request_id` set) when a record is invalid. In that case no
         record of this call is added.
@@ -117,7 +117,7 @@ class BatchWriter:
             self._flush()
 
     def commit(self, cursor: str | None, extra_metadata: Mapping[str, str] | None = None) -> Path:
-        """Close the file, store `cursor` in its metadata and publish it; return the final path.
+        """Store `cursor` in the file metadata, publish the file and return its final path.
 
         The file content and its directory entry are flushed to disk before and after the
         rename, so after a crash the batch is either complete or absent.
@@ -144,7 +144,7 @@ class BatchWriter:
         return self.path
 
     def abort(self) -> None:
-        """Discard the temporary file; the store is left as it was before `open_batch`."""
+        """Discard the temporary file, leaving the store as it was before `open_batch`."""
         if not self._closed:
             self._closed = True
             try:

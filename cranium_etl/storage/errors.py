@@ -15,7 +15,7 @@ class StoreLockedError(StorageError):
 
 
 class StorageWriteError(StorageError):
-    """Writing a file failed; the data that was already committed is unchanged."""
+    """Writing a file failed. The data that was already committed is unchanged."""
 
     def __init__(self, action: str, path: os.PathLike[str] | str, error: OSError) -> None:
         self.action = action
@@ -48,8 +48,8 @@ def _describe(error: OSError) -> str:
 class RecordError(ValueError):
     """An API record is invalid, so nothing from its batch may be written.
 
-    `index` is the record's position in the list passed to `records_to_table`; `bom_id` is its
-    billOfMaterialsId when that field is a usable string. The caller may set `request_id` (the
+    `index` is the record's position in the list passed to `records_to_table`, and `bom_id` is
+    its billOfMaterialsId when that field is a usable string. The caller may set `request_id` (the
     API's meta.requestId), which the message then includes.
     """
 

@@ -2,7 +2,7 @@
 
 A file is written under a temporary name that starts with `_tmp-` and ends with `.partial`, so
 neither pyarrow.dataset (which skips names starting with `_` or `.`) nor a `*.parquet` glob in
-DuckDB or polars ever sees it. It becomes visible only through a rename after its content and the
+DuckDB or polars matches it. It becomes visible only through a rename after its content and the
 directory entry are on disk.
 """
 
@@ -125,8 +125,8 @@ def fsync_directory(path: Path) -> None:
 def publish(temp: Path, final: Path, *, replace: bool) -> None:
     """Flush `temp` to disk and rename it to `final` atomically, then flush the directory.
 
-    Without `replace`, raise FileExistsError when `final` exists (the temp file is kept for the
-    caller to reuse or remove). OSError from the file system propagates.
+    Without `replace`, raise FileExistsError when `final` exists and keep the temporary file for
+    the caller to reuse or remove. OSError from the file system propagates.
     """
     fsync_file(temp)
     if replace:
@@ -140,8 +140,8 @@ def publish(temp: Path, final: Path, *, replace: bool) -> None:
                 raise FileExistsError(errno.EEXIST, "file exists", str(final)) from error
             if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
                 raise
-            # NOTE: this file system has no hard links, so the existence check and the rename
-            # below are two steps; the sync lock keeps two writers from racing here.
+            # NOTE: without hard links the existence check and the rename are two steps. Only
+            # the sync lock keeps two writers from committing the same name between them.
             if final.exists():
                 raise FileExistsError(errno.EEXIST, "file exists", str(final)) from error
             os.rename(temp, final)

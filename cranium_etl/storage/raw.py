@@ -55,8 +55,8 @@ class BatchInfo:
 class CursorState:
     """The stored API cursor, taken from the newest committed sync batch.
 
-    `cursor` is None when the batch or its cursor cannot be used; `reason` then says why, and
-    the caller should run a full sync.
+    `cursor` is None when the batch or its cursor cannot be used. `reason` then gives the cause,
+    and the caller should run a full sync.
     """
 
     cursor: str | None
@@ -97,7 +97,7 @@ class RawStore:
         previous_cursor: str | None = None,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
     ) -> BatchWriter:
-        """Start a batch for one sync run; use the result as a context manager.
+        """Start a batch for one sync run. Use the result as a context manager.
 
         Rows are written in row groups of `row_group_rows`, which bounds the memory a batch
         uses. Temporary files of writers whose process no longer runs are removed first. Callers

@@ -78,7 +78,7 @@ def records_to_table(
 
 
 def to_utc(value: datetime, name: str) -> datetime:
-    """Return `value` converted to UTC; raise ValueError if it has no time zone."""
+    """Return `value` converted to UTC, or raise ValueError if it has no time zone."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value!r}")
     return value.astimezone(UTC)

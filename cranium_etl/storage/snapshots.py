@@ -44,9 +44,9 @@ class SnapshotResult:
     """
 
     path: Path
-    snapshot_date: date
     row_count: int
     inexact_count: int
+    snapshot_date: date
     exact: bool
     day_complete: bool
     source_batches: tuple[str, ...]
