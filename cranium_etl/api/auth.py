@@ -28,6 +28,7 @@ from .stats import RequestStats
 from .transport import (
     TRANSIENT_TRANSPORT_ERRORS,
     ca_bundle_in_use,
+    certificate_failure,
     describe_transport_error,
     find_request_id,
     host_of,
@@ -206,11 +207,13 @@ class TokenSource:
                 verify=config.ca_bundle or True,
                 **arguments,
             )
-        except requests.exceptions.SSLError as error:
-            raise CertificateVerificationError(
-                host_of(config.token_url), ca_bundle_in_use(config), describe_transport_error(error)
-            ) from None
         except TRANSIENT_TRANSPORT_ERRORS as error:
+            if certificate_failure(error) is not None:
+                raise CertificateVerificationError(
+                    host_of(config.token_url),
+                    ca_bundle_in_use(config),
+                    describe_transport_error(error),
+                ) from None
             raise _TransientTokenFailure(None, describe_transport_error(error)) from None
         except OAuth2Error as error:
             # The response hook maps error responses; this is a 200 answer oauthlib rejected.

@@ -28,6 +28,7 @@ from .transport import (
     TRANSIENT_TRANSPORT_ERRORS,
     BodyTimeout,
     ca_bundle_in_use,
+    certificate_failure,
     describe_transport_error,
     find_request_id,
     host_of,
@@ -213,11 +214,11 @@ class CraniumClient:
             )
             self._pacer.observe(response.headers)
             body = read_body(response, self.config.body_timeout)
-        except requests.exceptions.SSLError as error:
-            raise CertificateVerificationError(
-                host_of(url), ca_bundle_in_use(self.config), describe_transport_error(error)
-            ) from None
         except (BodyTimeout, *TRANSIENT_TRANSPORT_ERRORS) as error:
+            if certificate_failure(error) is not None:
+                raise CertificateVerificationError(
+                    host_of(url), ca_bundle_in_use(self.config), describe_transport_error(error)
+                ) from None
             self._wait_to_retry(url, state, None, describe_transport_error(error), None, None)
             return None, token
         return _Answer(response.status_code, response.headers, body), token

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -127,10 +128,46 @@ def host_of(url: str) -> str:
     return parts.netloc or url
 
 
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """Yield `error` and the exceptions it wraps: causes, contexts, urllib3 reasons, args."""
+    pending = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked.extend(current.args)
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+
+
+def certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """Return the certificate verification failure inside `error`, if that is what it is.
+
+    Other TLS errors, such as a connection closed during the handshake, are transient.
+    """
+    for cause in _causes(error):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+    return None
+
+
 def describe_transport_error(error: BaseException) -> str:
-    """Return a one-line description of a connection or read failure, without URL queries."""
-    name = type(error).__name__
-    detail = str(error).split("\n")[0]
+    """Return a one-line description of a connection or read failure.
+
+    requests wraps the failure that happened in layers ("Max retries exceeded ... Caused by");
+    the innermost exception names it best.
+    """
+    innermost = error
+    for cause in _causes(error):
+        innermost = cause
+    if isinstance(innermost, ssl.SSLCertVerificationError):
+        detail = innermost.verify_message or str(innermost)
+    else:
+        detail = str(innermost).split("\n")[0]
     if len(detail) > 300:
         detail = detail[:300] + "..."
+    name = type(innermost).__name__
     return f"{name}: {detail}" if detail else name
