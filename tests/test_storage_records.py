@@ -205,3 +205,15 @@ def test_extra_fields_kept_as_sorted_json():
 def test_naive_synced_at_rejected():
     with pytest.raises(ValueError, match="timezone-aware"):
         records_to_table([bom_record(1)], sync_run_id="run-1", synced_at=datetime(2026, 1, 3))
+
+
+def test_sandbox_tenant_records_convert():
+    from cranium_etl.sandbox import Sandbox, SandboxConfig
+
+    with Sandbox(SandboxConfig(seed=11, bom_count=300)) as sandbox:
+        records = sandbox.tenant.records()
+
+    table = convert(records)
+
+    assert table.num_rows == 300
+    assert table.column("bill_of_materials_id").null_count == 0

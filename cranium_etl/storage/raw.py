@@ -50,6 +50,11 @@ class BatchInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
+    @property
+    def row_count(self) -> int | None:
+        """Rows in the batch, tombstones included (the stored record count)."""
+        return self.record_count
+
 
 @dataclass(frozen=True)
 class CursorState:
