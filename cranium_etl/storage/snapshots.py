@@ -161,6 +161,9 @@ def _select_versions(batches: list[BatchInfo], end: datetime) -> tuple[pa.Table,
 
     Batches are read one at a time and reduced to one row per id after each, so memory grows
     with the number of BOMs, not with the number of raw rows.
+
+    NOTE: a row counts as exact when a version updated before `end` is known, although the API
+    serves only the current state, so a change overwritten between two syncs is never seen.
     """
     end_value = pa.scalar(end, TIMESTAMP)
     before_end = pc.field("updated_date") < end_value
