@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -210,10 +211,14 @@ class RecordGenerator:
         """
         rng = self._rng
         statuses = [self.pick_status() for _ in range(count)]
-        missing = [s for s in SCAN_STATUSES if s not in statuses]
-        if missing and count >= len(SCAN_STATUSES):
-            for index, status in zip(rng.sample(range(count), len(missing)), missing, strict=True):
-                statuses[index] = status
+        if count >= len(SCAN_STATUSES):
+            for status in SCAN_STATUSES:
+                if status in statuses:
+                    continue
+                # Overwrite a status that occurs more than once, so no other status goes missing.
+                occurrences = Counter(statuses)
+                repeated = [i for i, s in enumerate(statuses) if occurrences[s] > 1]
+                statuses[rng.choice(repeated)] = status
 
         records = []
         year_seconds = int(timedelta(days=365).total_seconds())
