@@ -1,0 +1,1 @@
+"""Dagster definitions for cranium-etl: resources, assets, the nightly job and its schedule."""
