@@ -1,0 +1,132 @@
+"""End-to-end demo: the nightly job run twice through Dagster against the Cranium sandbox.
+
+`make demo` calls `cranium-etl demo`. Without `CRANIUM_CLIENT_ID` in the environment it starts the
+sandbox in this process and points the Dagster runs at it; with it, the runs go to the configured
+API. Every run is a real Dagster run (`dagster job execute`) recorded in `DAGSTER_HOME`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.dataset as ds
+
+from cranium_etl.storage import RawStore
+
+DEMO_SEED = 42
+DEMO_BOM_COUNT = 3000
+BACKFILL_DAYS = 7
+
+
+@contextlib.contextmanager
+def api_environment(bom_count: int = DEMO_BOM_COUNT) -> Iterator[tuple[dict[str, str], object]]:
+    """Yield the environment for the Dagster runs and the sandbox (None for the real API)."""
+    env = dict(os.environ)
+    if env.get("CRANIUM_CLIENT_ID"):
+        yield env, None
+        return
+
+    from cranium_etl.sandbox import Sandbox, SandboxConfig
+
+    with Sandbox(SandboxConfig(seed=DEMO_SEED, bom_count=bom_count)) as sandbox:
+        env.update(sandbox_environment(sandbox))
+        yield env, sandbox
+
+
+def sandbox_environment(sandbox) -> dict[str, str]:
+    """Return the `CRANIUM_*` settings that point a client at a running sandbox."""
+    return {
+        "CRANIUM_CLIENT_ID": sandbox.config.client_id,
+        "CRANIUM_CLIENT_SECRET": sandbox.config.client_secret,
+        "CRANIUM_SCOPE": sandbox.config.scope,
+        "CRANIUM_BASE_URL": sandbox.base_url,
+        "CRANIUM_TOKEN_URL": sandbox.token_url,
+        "CRANIUM_CA_BUNDLE": str(sandbox.ca_bundle),
+    }
+
+
+def run_dagster(args: list[str], env: dict[str, str]) -> None:
+    """Run a `dagster` command in a subprocess and stop the demo if it fails."""
+    command = [str(Path(sys.executable).with_name("dagster")), *args]
+    print(f"\n$ dagster {' '.join(args)}", flush=True)
+    completed = subprocess.run(command, env=env, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(
+            f"dagster {args[0]} {args[1]} failed with exit code {completed.returncode}"
+        )
+
+
+def run_nightly_job(partition: str, env: dict[str, str]) -> None:
+    tags = json.dumps({"dagster/partition": partition})
+    run_dagster(
+        ["job", "execute", "-m", "cranium_etl.definitions", "-j", "nightly_sync", "--tags", tags],
+        env,
+    )
+
+
+def main() -> int:
+    data_dir = Path(os.environ.get("CRANIUM_DATA_DIR", "data")).resolve()
+    dagster_home = os.environ.get("DAGSTER_HOME")
+    if not dagster_home:
+        raise SystemExit(
+            "DAGSTER_HOME is not set; run `make demo` or export DAGSTER_HOME=dagster_home"
+        )
+
+    today = datetime.now(UTC).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    backfill_start = (today - timedelta(days=BACKFILL_DAYS)).isoformat()
+
+    with api_environment() as (env, sandbox):
+        env["CRANIUM_DATA_DIR"] = str(data_dir)
+        target = "the Cranium sandbox" if sandbox else env["CRANIUM_BASE_URL"]
+        print(f"cranium-etl demo: syncing from {target} into {data_dir}", flush=True)
+
+        run_nightly_job(yesterday, env)
+
+        if sandbox is not None:
+            changed = sandbox.tenant.update(40) + sandbox.tenant.add(10)
+            print(f"\nsandbox: {len(changed)} bills of materials changed or added", flush=True)
+
+        run_nightly_job(yesterday, env)
+
+        run_dagster(
+            [
+                "asset", "materialize", "-m", "cranium_etl.definitions",
+                "--select", "bill_of_materials",
+                "--partition-range", f"{backfill_start}...{yesterday}",
+            ],
+            env,
+        )  # fmt: skip
+
+    print_summary(data_dir)
+    return 0
+
+
+def print_summary(data_dir: Path) -> None:
+    raw = RawStore(data_dir)
+    batches = raw.batches()
+    snapshot_dir = data_dir / "bill_of_materials"
+    snapshots = ds.dataset(snapshot_dir, format="parquet", partitioning="hive")
+    table = snapshots.to_table(columns=["snapshot_date", "bill_of_materials_id", "state_exact"])
+    partitions = sorted({str(value) for value in table.column("snapshot_date").to_pylist()})
+
+    print("\nSummary")
+    print(f"  raw batches: {len(batches)}")
+    for batch in batches:
+        print(f"    {batch.path} ({batch.row_count} records, {batch.sync_kind} sync)")
+    print(f"  snapshot partitions: {len(partitions)} ({partitions[0]} to {partitions[-1]})")
+    print(f"    {snapshot_dir}/snapshot_date=YYYY-MM-DD/part-0.parquet")
+    latest = table.filter(ds.field("snapshot_date") == partitions[-1]) if partitions else table
+    print(f"  bills of materials on {partitions[-1]}: {latest.num_rows}")
+    print("\nQuery it, for example with pandas:")
+    print(
+        f'  .venv/bin/python -c "import pandas as pd; '
+        f"print(pd.read_parquet('{snapshot_dir}').groupby('snapshot_date').size())\""
+    )
