@@ -233,11 +233,14 @@ class Pacer:
                 state["limit"] = rate.limit
 
     def observe_rate_limited(self, wait: float) -> None:
-        """Mark the window spent for `wait` seconds after a 429, for every process sharing it."""
+        """Hold every process sharing the window for `wait` seconds after a 429.
+
+        The 429's wait replaces the known window end: Retry-After is the API's latest word on
+        when requests are accepted again.
+        """
         with self._store.transaction() as state:
-            now = self._clock()
             state["remaining"] = 0
-            state["window_end"] = max(state.get("window_end", 0.0), now + wait)
+            state["window_end"] = self._clock() + wait
             state["from_api"] = True
 
     def _start_window(self, state: dict, now: float) -> None:
