@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         "sync", help="fetch changed bills of materials into the raw layer without Dagster"
     )
     sync.add_argument("--full", action="store_true", help="ignore the stored cursor")
+    sync.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="list every bill of materials and record the ones missing from the API as deleted",
+    )
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sandbox":
@@ -45,13 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         return demo_main()
     if args.command == "dev":
         return run_dev()
-    return run_sync(full=args.full)
+    return run_sync(full=args.full, reconcile=args.reconcile)
 
 
 def run_dev() -> int:
     """Start `dagster dev` on workspace.yaml with the sandbox (or the configured API) behind it."""
+    import dagster as dg
+
+    from cranium_etl.defs.instance import prepare_instance
     from cranium_etl.demo import api_environment
 
+    with dg.DagsterInstance.get() as instance:
+        prepare_instance(instance)
     with api_environment() as (env, sandbox):
         if sandbox is not None:
             print(f"sandbox API at {sandbox.base_url} (CA bundle {sandbox.ca_bundle})", flush=True)
@@ -62,12 +72,16 @@ def run_dev() -> int:
             return 0
 
 
-def run_sync(full: bool) -> int:
+def run_sync(full: bool, reconcile: bool) -> int:
     """Run one sync from the `CRANIUM_*` environment, under the same storage lock as Dagster."""
     from cranium_etl.api.errors import CraniumError
     from cranium_etl.defs.resources import resources_from_environment
     from cranium_etl.storage import StoreLockedError
-    from cranium_etl.sync import InvalidRecordError, sync_bill_of_materials
+    from cranium_etl.sync import (
+        InvalidRecordError,
+        reconcile_bill_of_materials,
+        sync_bill_of_materials,
+    )
 
     resources = resources_from_environment()
     cranium = resources["cranium"].process_config_and_initialize()
@@ -76,9 +90,13 @@ def run_sync(full: bool) -> int:
     client = cranium.build_client(pacer_dir=storage.root / ".pacer", logger=log)
     try:
         with client:
-            result = sync_bill_of_materials(
-                client, storage.raw(), run_id=f"cli-{uuid.uuid4()}", full=full, log=log
-            )
+            run_id = f"cli-{uuid.uuid4()}"
+            if reconcile:
+                result = reconcile_bill_of_materials(client, storage.raw(), run_id=run_id, log=log)
+            else:
+                result = sync_bill_of_materials(
+                    client, storage.raw(), run_id=run_id, full=full, log=log
+                )
     except (CraniumError, InvalidRecordError, StoreLockedError) as error:
         print(f"cranium-etl sync: {error}", file=sys.stderr)
         return 1
@@ -87,6 +105,8 @@ def run_sync(full: bool) -> int:
         f"{result.records} bills of materials in {result.pages} pages ({result.sync_kind} sync); "
         f"batch: {result.batch_path or 'none written'}"
     )
+    if reconcile:
+        print(f"{result.deletions_detected} bills of materials recorded as deleted")
     return 0
 
 

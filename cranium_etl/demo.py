@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pyarrow.dataset as ds
 
+from cranium_etl.defs.instance import prepare_instance
 from cranium_etl.storage import RawStore
 
 DEMO_SEED = 42
@@ -78,6 +80,9 @@ def main() -> int:
         raise SystemExit(
             "DAGSTER_HOME is not set; run `make demo` or export DAGSTER_HOME=dagster_home"
         )
+
+    with dg.DagsterInstance.get() as instance:
+        prepare_instance(instance)
 
     today = datetime.now(UTC).date()
     yesterday = (today - timedelta(days=1)).isoformat()

@@ -32,6 +32,8 @@ class SyncResult:
     pages: int = 0
     batch_path: Path | None = None
     fallback_reason: str | None = None
+    deletions_detected: int = 0
+    tombstone_path: Path | None = None
     request_stats: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -72,6 +74,41 @@ def sync_bill_of_materials(
     return result
 
 
+def reconcile_bill_of_materials(
+    client: CraniumClient,
+    raw: RawStore,
+    *,
+    run_id: str,
+    log: logging.Logger | None = None,
+) -> SyncResult:
+    """List every bill of materials and record the ones missing from the API as deleted.
+
+    The cursor feed never reports a deletion, so only a full listing finds one. The listing is
+    committed as a full batch (with its cursor), then every BOM that the raw layer holds as live
+    but the listing did not return gets a tombstone whose `deleted_at` is the time of this run.
+    A record changed during the listing moves to the end of the feed and is still seen, so a
+    change is never mistaken for a deletion.
+    """
+    log = log or logging.getLogger(__name__)
+
+    with raw.lock():
+        seen: set[str] = set()
+        result = _pull(client, raw, run_id, None, log, seen_ids=seen)
+        missing = raw.live_ids() - seen
+        result.deletions_detected = len(missing)
+        result.tombstone_path = raw.write_tombstones(
+            missing, detected_at=datetime.now(UTC), run_id=run_id
+        )
+
+    log.info(
+        "reconciliation listed %d bills of materials; %d missing from the API recorded as deleted",
+        len(seen),
+        len(missing),
+    )
+    result.request_stats = client.stats.as_dict()
+    return result
+
+
 def _stored_cursor(raw: RawStore, full: bool, log: logging.Logger) -> tuple[str | None, str | None]:
     if full:
         log.info("full sync requested: fetching every bill of materials")
@@ -96,6 +133,7 @@ def _pull(
     run_id: str,
     cursor: str | None,
     log: logging.Logger,
+    seen_ids: set[str] | None = None,
 ) -> SyncResult:
     sync_kind = "incremental" if cursor else "full"
     result = SyncResult(run_id=run_id, sync_kind=sync_kind, previous_cursor=cursor, cursor=cursor)
@@ -115,6 +153,8 @@ def _pull(
 
             result.pages += 1
             result.records += len(page.records)
+            if seen_ids is not None:
+                seen_ids.update(record["billOfMaterialsId"] for record in page.records)
             if page.next_cursor:
                 result.cursor = page.next_cursor
 

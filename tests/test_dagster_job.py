@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -14,8 +15,10 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+import cranium_etl.definitions
 from cranium_etl.definitions import defs
 from cranium_etl.defs.assets import bill_of_materials, bill_of_materials_changes
+from cranium_etl.defs.instance import prepare_instance
 from cranium_etl.defs.resources import resources_from_environment
 from cranium_etl.demo import sandbox_environment
 from cranium_etl.storage import BOM_SCHEMA, RawStore
@@ -44,14 +47,14 @@ def api(sandbox, tmp_path, monkeypatch):
     return server
 
 
+def current_definitions() -> dg.Definitions:
+    """Reload the code location so its resources read the environment the test has set."""
+    return importlib.reload(cranium_etl.definitions).defs
+
+
 def run_nightly(instance, partition=YESTERDAY, **kwargs):
-    job = defs.resolve_job_def("nightly_sync")
-    return job.execute_in_process(
-        instance=instance,
-        partition_key=partition,
-        resources=resources_from_environment(),
-        **kwargs,
-    )
+    job = current_definitions().resolve_job_def("nightly_sync")
+    return job.execute_in_process(instance=instance, partition_key=partition, **kwargs)
 
 
 def materialization_metadata(result, asset: str) -> dict:
@@ -194,3 +197,45 @@ def test_job_runs_through_dagster_cli(api, tmp_path, monkeypatch):
     with dg.DagsterInstance.get() as instance:
         [run] = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_reconcile_job_records_deletions(instance, api, tmp_path):
+    assert run_nightly(instance).success
+    deleted = set(api.tenant.delete(4))
+    job = current_definitions().resolve_job_def("reconcile_deletions")
+
+    result = job.execute_in_process(instance=instance)
+
+    changes = materialization_metadata(result, "bill_of_materials_changes")
+    assert changes["deletions_detected"] == len(deleted)
+    assert RawStore(tmp_path / "data").live_ids() == api.tenant.ids()
+
+
+def start_cli_run(home: Path) -> subprocess.Popen:
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.Popen(
+        [
+            str(dagster), "job", "execute", "-m", "cranium_etl.definitions", "-j", "nightly_sync",
+            "--tags", json.dumps({"dagster/partition": YESTERDAY}),
+        ],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT,
+    )  # fmt: skip
+
+
+def test_concurrent_runs_take_turns(api, tmp_path, monkeypatch):
+    home = tmp_path / "cli_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        prepare_instance(instance)
+    api.faults.inject("slow_headers", delay=2.0, times=3)
+
+    runs = [start_cli_run(home), start_cli_run(home)]
+    outputs = [run.communicate(timeout=240)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    batches = RawStore(tmp_path / "data").batches()
+    assert len(batches) == 1
+    assert batches[0].record_count == 450

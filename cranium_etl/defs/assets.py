@@ -15,7 +15,11 @@ from cranium_etl.api.errors import (
 )
 from cranium_etl.defs.resources import CraniumResource, ParquetStorage
 from cranium_etl.storage import StoreLockedError
-from cranium_etl.sync import InvalidRecordError, sync_bill_of_materials
+from cranium_etl.sync import (
+    InvalidRecordError,
+    reconcile_bill_of_materials,
+    sync_bill_of_materials,
+)
 
 CRANIUM_API_POOL = "cranium_api"
 
@@ -40,6 +44,11 @@ class SyncConfig(dg.Config):
 
     full_sync: bool = Field(
         default=False, description="Ignore the stored cursor and fetch every bill of materials."
+    )
+    reconcile: bool = Field(
+        default=False,
+        description="List every bill of materials and record the ones missing from the API as "
+        "deleted. Implies a full sync.",
     )
 
 
@@ -67,9 +76,14 @@ def bill_of_materials_changes(
     try:
         client = cranium.build_client(pacer_dir=storage.root / ".pacer", logger=context.log)
         with client:
-            result = sync_bill_of_materials(
-                client, raw, run_id=context.run.run_id, full=config.full_sync, log=context.log
-            )
+            if config.reconcile:
+                result = reconcile_bill_of_materials(
+                    client, raw, run_id=context.run.run_id, log=context.log
+                )
+            else:
+                result = sync_bill_of_materials(
+                    client, raw, run_id=context.run.run_id, full=config.full_sync, log=context.log
+                )
     except RateLimitWaitTooLong as error:
         raise dg.RetryRequested(max_retries=3, seconds_to_wait=error.wait_seconds) from error
     except PERMANENT_ERRORS as error:
@@ -85,6 +99,8 @@ def bill_of_materials_changes(
         "batch_path": dg.MetadataValue.path(str(result.batch_path or "")),
         "row_count": result.records,
     }
+    if config.reconcile:
+        metadata["deletions_detected"] = result.deletions_detected
     if result.fallback_reason:
         metadata["full_sync_reason"] = result.fallback_reason
     for name, value in result.request_stats.items():
