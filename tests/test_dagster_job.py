@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -24,6 +25,7 @@ from cranium_etl.demo import sandbox_environment
 from cranium_etl.storage import BOM_SCHEMA, RawStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RETRY_EVENT = "STEP_UP_FOR_RETRY"
 YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
 
@@ -117,7 +119,7 @@ def test_wrong_secret_fails_without_retries(instance, api, monkeypatch, tmp_path
     assert len(failures) == 1
     assert "CRANIUM_CLIENT_SECRET" in failures[0].step_failure_data.error.message
     retries = [
-        event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"
+        event for event in result.all_events if event.event_type_value == RETRY_EVENT
     ]
     assert retries == []
     assert not (tmp_path / "data" / "raw" / "bill_of_materials").exists() or not list(
@@ -239,3 +241,56 @@ def test_concurrent_runs_take_turns(api, tmp_path, monkeypatch):
     batches = RawStore(tmp_path / "data").batches()
     assert len(batches) == 1
     assert batches[0].record_count == 450
+
+
+def test_long_retry_after_requests_step_retry(instance, api, monkeypatch):
+    monkeypatch.setenv("CRANIUM_MAX_INLINE_WAIT", "1")
+    api.faults.inject("rate_limit", retry_after="2", times=1)
+
+    result = run_nightly(instance)
+
+    assert result.success
+    retries = [
+        event for event in result.all_events if event.event_type_value == RETRY_EVENT
+    ]
+    assert len(retries) == 1
+    assert materialization_metadata(result, "bill_of_materials_changes")["records_fetched"] == 450
+
+
+def test_forbidden_fails_without_retries(instance, api):
+    api.faults.inject("status", status=403, times=None)
+
+    result = run_nightly(instance, raise_on_error=False)
+
+    assert not result.success
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert len(failures) == 1
+    assert "403" in failures[0].step_failure_data.error.message
+    retries = [
+        event for event in result.all_events if event.event_type_value == RETRY_EVENT
+    ]
+    assert retries == []
+
+
+def test_secret_reaches_no_event_config_or_file(sandbox, instance, tmp_path, monkeypatch):
+    secret = "Find+Me/In:The%Logs= 9d2c"
+    server = sandbox(bom_count=120, client_secret=secret)
+    for name, value in sandbox_environment(server).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CRANIUM_DATA_DIR", str(tmp_path / "data"))
+    server.faults.inject("revoke", skip=0)
+
+    result = run_nightly(instance)
+
+    assert result.success
+    run = instance.get_run_by_id(result.run_id)
+    texts = [json.dumps(run.run_config), str(run.tags)]
+    texts.extend(str(entry) for entry in instance.all_logs(result.run_id))
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    texts.extend(path.read_bytes().decode("latin-1") for path in files)
+    everything = "\n".join(texts)
+    assert any(path.suffix == ".parquet" for path in files)
+    assert any(path.suffix == ".db" for path in files)
+    for spelling in (secret, quote_plus(secret, safe="")):
+        assert spelling not in everything
+    assert "Bearer " not in everything

@@ -19,12 +19,15 @@ DEFAULT_BOM_PATH = "/api/public/v1/billofmaterials"
 def env_or(name: str, default):
     """Return an `EnvVar` when the variable is set, else the default.
 
-    An `EnvVar` is resolved when a run starts and shows in the Dagster UI as the variable's name,
-    never its value, which keeps the client secret out of run configuration.
+    An int default gives `EnvVar.int`. An `EnvVar` is resolved when a run starts and shows in
+    the Dagster UI as the variable's name, never its value, which keeps the client secret out of
+    run configuration.
     """
-    if os.environ.get(name, "") != "":
-        return dg.EnvVar(name)
-    return default
+    if os.environ.get(name, "") == "":
+        return default
+    if isinstance(default, int):
+        return dg.EnvVar.int(name)
+    return dg.EnvVar(name)
 
 
 class CraniumResource(dg.ConfigurableResource):
@@ -50,11 +53,11 @@ class CraniumResource(dg.ConfigurableResource):
     )
     page_size: int = Field(default=200, description="Records per page, 1 to 200.")
     max_retries: int = Field(default=8, description="Retries per request before giving up.")
-    max_total_wait: float = Field(
-        default=600.0, description="Seconds a request may spend waiting on retries in total."
+    max_total_wait: int = Field(
+        default=600, description="Seconds a request may spend waiting on retries in total."
     )
-    max_inline_wait: float = Field(
-        default=120.0,
+    max_inline_wait: int = Field(
+        default=120,
         description="Longest Retry-After, in seconds, waited inside the step; longer waits end "
         "the step and let Dagster retry it later.",
     )
@@ -113,6 +116,10 @@ def resources_from_environment() -> dict[str, dg.ConfigurableResource]:
         auth_style=env_or("CRANIUM_AUTH_STYLE", "basic"),
         ca_bundle=env_or("CRANIUM_CA_BUNDLE", ""),
         pacer_dir=env_or("CRANIUM_PACER_DIR", ""),
+        page_size=env_or("CRANIUM_PAGE_SIZE", 200),
+        max_retries=env_or("CRANIUM_MAX_RETRIES", 8),
+        max_total_wait=env_or("CRANIUM_MAX_TOTAL_WAIT", 600),
+        max_inline_wait=env_or("CRANIUM_MAX_INLINE_WAIT", 120),
     )
     storage = ParquetStorage(data_dir=env_or("CRANIUM_DATA_DIR", "data"))
     return {"cranium": cranium, "storage": storage}
