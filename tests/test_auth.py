@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import parse_qs
 
 import pytest
 from test_client_support import client_config, fetch_records
@@ -265,3 +266,28 @@ def test_concurrent_renewal_fetches_one_token(sandbox):
     assert errors == []
     assert server.stats.token_requests == 2
     assert client.stats.unauthorized == 0
+
+
+@pytest.mark.parametrize("auth_style", ["basic", "body"])
+def test_renewal_repeats_scope_and_token_params(sandbox, auth_style):
+    server = sandbox(bom_count=30, token_lifetime=62)
+    config = client_config(
+        server,
+        page_size=10,
+        auth_style=auth_style,
+        token_renew_margin=62.5,
+        token_params={"audience": "cranium-api"},
+    )
+    sent: list[dict[str, list[str]]] = []
+    with CraniumClient(config) as client:
+        # Observes the token request bodies as they went over the wire.
+        client._tokens._session.hooks["response"].append(
+            lambda response, **_: sent.append(parse_qs(response.request.body))
+        )
+        fetch_records(client)
+
+    assert len(sent) == 3
+    for form in sent:
+        assert form["grant_type"] == ["client_credentials"]
+        assert form["scope"] == [server.config.scope]
+        assert form["audience"] == ["cranium-api"]

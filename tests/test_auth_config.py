@@ -52,7 +52,7 @@ def test_plain_http_rejected(field, variable):
     assert "https" in str(raised.value)
 
 
-def test_plain_http_rejected_for_remote_host_even_if_allowed():
+def test_plain_http_remote_host_rejected():
     with pytest.raises(ConfigurationError):
         ClientConfig(**{**VALID, "base_url": "http://10.0.0.8:8080"}, allow_insecure_loopback=True)
 

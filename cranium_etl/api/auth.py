@@ -36,7 +36,7 @@ from .transport import (
     oauth_url,
 )
 
-# What to check for each OAuth 2.0 error code of a token response (RFC 6749 section 5.2).
+# Setting to check for each OAuth 2.0 error code of a token response (RFC 6749 section 5.2).
 _ERROR_HINTS = {
     "invalid_client": "check CRANIUM_CLIENT_ID and CRANIUM_CLIENT_SECRET",
     "invalid_scope": "check CRANIUM_SCOPE",
@@ -216,7 +216,8 @@ class TokenSource:
                 ) from None
             raise _TransientTokenFailure(None, describe_transport_error(error)) from None
         except OAuth2Error as error:
-            # The response hook maps error responses; this is a 200 answer oauthlib rejected.
+            # The response hook maps error responses, so this is a 200 response that oauthlib
+            # rejected.
             raise ResponseError(
                 self._redactor.redact(f"token response rejected by oauthlib: {error}"),
                 url=config.token_url,

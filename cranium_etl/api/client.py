@@ -199,9 +199,11 @@ class CraniumClient:
         self, url: str, params: dict[str, str | int], state: _RequestState
     ) -> tuple[_Answer | None, AccessToken]:
         """Send one attempt; returns (None, token) after a transport failure was waited out."""
+        # The token comes first: a token request between the pacer's decision and the data
+        # request could push the data request into the next rate-limit window.
+        token = self._tokens.current()
         waited = self._pacer.acquire(on_wait=self._log_pacing)
         self.stats.add(wait_seconds=waited)
-        token = self._tokens.current()
 
         state.attempts += 1
         self.stats.add(requests=1)
@@ -303,9 +305,9 @@ class CraniumClient:
         return self._redactor.redact(str(message or "no message in the body"))[:500], request_id
 
     def _install_token(self, token: AccessToken) -> None:
-        # The session gets no expires_at, so oauthlib never raises TokenExpiredError from its
-        # wall-clock check; the TokenSource renews on time.monotonic() instead.
+        # The session gets no expires_at, so the wall-clock expiry check in oauthlib's add_token
+        # (TokenExpiredError) does not apply. The TokenSource renews on time.monotonic() instead.
         self._session.token = {"access_token": token.value, "token_type": "Bearer"}
 
     def _log_pacing(self, seconds: float, reason: str) -> None:
-        self._logger.info("rate limit nearly spent (%s), waiting %.1f s", reason, seconds)
+        self._logger.info("pacing requests (%s), waiting %.2f s", reason, seconds)

@@ -53,11 +53,11 @@ class ClientConfig:
     token_params: Mapping[str, str] = field(default_factory=dict)
     """Extra form parameters of every token request (for example `audience`)."""
     ca_bundle: str | None = None
-    """PEM file of the CA that signed the server certificates; None uses the certifi bundle.
+    """PEM file of the CA that signed the server certificates. None uses the certifi bundle.
 
     REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and proxy variables of the environment are not read."""
     https_proxy: str | None = None
-    """Proxy URL for all requests; None connects directly."""
+    """Proxy URL for all requests. None connects directly."""
     allow_insecure_loopback: bool = False
     """Accept `http://` URLs whose host is a loopback address (local test servers only)."""
     page_size: int = MAX_PAGE_SIZE
@@ -65,7 +65,7 @@ class ClientConfig:
     read_timeout: float = 60.0
     """Maximum wait for each socket read, response headers included."""
     body_timeout: float = 300.0
-    """Maximum time to read one response body; bounds a server that sends it slowly."""
+    """Maximum time to read one response body, which bounds a server that sends it slowly."""
     max_retries: int = 8
     max_total_wait: float = 600.0
     """Maximum waiting between the attempts of one request, backoff and Retry-After together."""
@@ -86,7 +86,7 @@ class ClientConfig:
     rate_limit_reserve: int = 1
     """Requests left unused in a window that the API reports as nearly spent."""
     pacer_dir: str | Path | None = None
-    """Directory of the pacer's shared window counter; None keeps the count in this process."""
+    """Directory of the window counter shared by processes. None keeps the count in this process."""
     user_agent: str = "cranium-etl"
 
     def __post_init__(self) -> None:
@@ -98,7 +98,7 @@ class ClientConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> ClientConfig:
-        """Build a config from the CRANIUM_* environment variables; `overrides` take precedence."""
+        """Build a config from the CRANIUM_* environment variables and `overrides`, which win."""
         environ = os.environ if environ is None else environ
         values: dict = {name: environ.get(variable, "") for name, variable in ENV_VARS.items()}
         values["ca_bundle"] = values["ca_bundle"] or None

@@ -1,8 +1,8 @@
 """Exceptions raised by the Cranium API client.
 
 Every message names what failed and, when the API returned one, the request id. No message,
-attribute or repr contains the client secret or a bearer token: text taken from a server answer is
-redacted before it is stored here.
+attribute or repr contains the client secret or a bearer token, because text taken from a server
+response is redacted before it is stored here.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class AuthenticationError(CraniumError):
 
 
 class ApiError(CraniumError):
-    """The API answered with a status that is not retried (400, 403, 404, other 4xx).
+    """An API response with a status that is not retried (400, 403, 404, other 4xx).
 
     `message` is the `message` field of the error body, redacted.
     """

@@ -65,8 +65,8 @@ def parse_page(
 ) -> Page:
     """Check a decoded envelope against the pagination contract and return its Page.
 
-    `seen_cursors` contains every cursor sent so far in this iteration, `sent_cursor` included; a
-    `nextCursor` equal to one of them while `hasMore` is true would repeat pages forever.
+    `seen_cursors` contains every cursor sent so far in this iteration, `sent_cursor` included.
+    A `nextCursor` equal to one of them while `hasMore` is true would repeat pages forever.
     """
 
     def fail(problem: str) -> ResponseError:

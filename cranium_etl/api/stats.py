@@ -11,7 +11,7 @@ class RequestStats:
     """Totals since the client was created; safe to update from several threads.
 
     `requests` counts data requests sent (retries included), `token_requests` token requests
-    sent, `unauthorized` and `rate_limited` the 401 and 429 answers, `retries` the requests sent
+    sent, `unauthorized` and `rate_limited` the 401 and 429 responses, `retries` the requests sent
     again after a failure, `wait_seconds` the time spent sleeping (backoff, Retry-After and
     pacing), `pages` and `records` what the iteration yielded.
     """
