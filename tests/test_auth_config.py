@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import ssl
+import threading
+
 import pytest
 import trustme
 from test_client_support import client_config, fetch_records
@@ -145,3 +151,66 @@ def test_default_ca_store_named_in_failure(sandbox):
             fetch_records(client)
 
     assert "certifi" in str(raised.value)
+
+
+class PlainToTlsForwarder:
+    """A plain-TCP listener on loopback that relays each connection to a TLS server.
+
+    It gives the sandbox, which serves HTTPS only, a plain http:// address.
+    """
+
+    def __init__(self, host: str, port: int, ca_bundle: str) -> None:
+        self._target = (host, port)
+        self._context = ssl.create_default_context(cafile=ca_bundle)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                plain, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = self._context.wrap_socket(
+                socket.create_connection(self._target), server_hostname=self._target[0]
+            )
+            threading.Thread(target=self._pump, args=(plain, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, plain), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                with contextlib.suppress(OSError):
+                    end.close()
+
+
+def test_plain_http_loopback_used_when_allowed(sandbox):
+    server = sandbox(bom_count=30)
+    forwarder = PlainToTlsForwarder("127.0.0.1", server.port, server.ca_bundle)
+    plain_base = f"http://127.0.0.1:{forwarder.port}"
+    config = client_config(
+        server,
+        base_url=plain_base,
+        token_url=plain_base + server.config.token_path,
+        allow_insecure_loopback=True,
+        page_size=10,
+    )
+    try:
+        with CraniumClient(config) as client:
+            records, _ = fetch_records(client)
+    finally:
+        forwarder.close()
+
+    assert len(records) == 30
+    assert server.stats.token_requests == 1
+    assert "OAUTHLIB_INSECURE_TRANSPORT" not in os.environ

@@ -70,7 +70,7 @@ class ClientConfig:
     max_total_wait: float = 600.0
     """Maximum waiting between the attempts of one request, backoff and Retry-After together."""
     max_inline_wait: float = 120.0
-    """A 429 asking to wait longer raises RateLimitWaitTooLong instead of sleeping."""
+    """A 429 requesting a longer wait raises RateLimitWaitTooLong instead of sleeping."""
     max_invalid_response_retries: int = 2
     """Retries of a page whose body was cut off or was invalid JSON."""
     backoff_initial: float = 1.0

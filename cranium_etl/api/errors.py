@@ -120,13 +120,13 @@ class ResponseError(CraniumError):
 
 
 class RateLimitWaitTooLong(CraniumError):
-    """A 429 asked to wait `wait_seconds`, longer than the configured `max_inline_wait`."""
+    """A 429 requested a wait of `wait_seconds`, longer than the configured `max_inline_wait`."""
 
     def __init__(
         self, wait_seconds: float, max_inline_wait: float, *, request_id: str | None = None
     ) -> None:
         super().__init__(
-            f"rate limited: the API asked to wait {wait_seconds:.0f} s, longer than "
+            f"rate limited: the API requested a wait of {wait_seconds:.0f} s, longer than "
             f"max_inline_wait={max_inline_wait:.0f} s; retry the run later",
             request_id=request_id,
         )
