@@ -26,6 +26,13 @@ dev: install
 test: install
 	$(BIN)/pytest
 
+# Benchmarks print Markdown tables; their recorded figures are in benchmarks/README.md.
+benchmark: install
+	$(BIN)/python benchmarks/quota.py
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/sync_memory.py
+	$(BIN)/python benchmarks/snapshot_memory.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
