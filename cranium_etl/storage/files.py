@@ -157,8 +157,10 @@ def write_table_atomically(
 
     An existing file at `final` is replaced. On failure the temporary file is removed, the
     previous file (if any) is unchanged and StorageWriteError names the path and the reason.
+    Temporary files in the folder whose writer process no longer runs are removed first.
     """
     ensure_directory(final.parent, action)
+    remove_temp_files(final.parent)
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
 
