@@ -10,7 +10,7 @@ import pytest
 from cranium_etl.sandbox import Sandbox, SandboxConfig
 
 # Small and fast by default. The quota is far above what a test uses, so that only tests that
-# set rate_limit see 429 answers.
+# set rate_limit get 429 responses.
 SANDBOX_TEST_DEFAULTS: dict[str, Any] = {
     "seed": 7,
     "bom_count": 300,

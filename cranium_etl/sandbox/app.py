@@ -77,8 +77,11 @@ class RequestRecorder:
                 record(None)
             elapsed_ms = (time.monotonic() - started) * 1000
             outcome = str(status) if status is not None else "connection closed without response"
-            detail = f" ({notes['detail']})" if "detail" in notes else ""
-            logger.info("%s %s -> %s in %.0f ms%s", method, path, outcome, elapsed_ms, detail)
+            details = [notes["detail"]] if "detail" in notes else []
+            if "fault" in notes:
+                details.append(f"fault {notes['fault']}")
+            suffix = f" ({'; '.join(details)})" if details else ""
+            logger.info("%s %s -> %s in %.0f ms%s", method, path, outcome, elapsed_ms, suffix)
 
 
 def create_app(state: SandboxState) -> ASGIApp:

@@ -42,12 +42,14 @@ class ClientCredentials:
 def decode_basic_credentials(header_value: str) -> tuple[str, str]:
     """Decode `Basic base64(id:secret)` as RFC 6749 section 2.3.1 defines it.
 
-    The id and the secret were each form-urlencoded before base64, so after splitting at the
-    first colon each part is form-urldecoded; a colon or plus sign inside a value survives.
+    The client form-urlencodes the id and the secret before base64, so after the split at the
+    first colon each part is form-urldecoded. A colon or a plus sign inside a value survives.
     """
     scheme, _, encoded = header_value.strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
-        raise OAuthError(400, "invalid_request", "Authorization header is not Basic credentials")
+        raise OAuthError(
+            400, "invalid_request", "Authorization header is not Basic credentials", True
+        )
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as error:
@@ -92,10 +94,10 @@ def read_client_credentials(
     return None
 
 
-def credentials_match(given: ClientCredentials, client_id: str, client_secret: str) -> bool:
+def credentials_match(credentials: ClientCredentials, client_id: str, client_secret: str) -> bool:
     """Compare in constant time so that timing reveals nothing about the secret."""
-    id_ok = hmac.compare_digest(given.client_id.encode(), client_id.encode())
-    secret_ok = hmac.compare_digest(given.client_secret.encode(), client_secret.encode())
+    id_ok = hmac.compare_digest(credentials.client_id.encode(), client_id.encode())
+    secret_ok = hmac.compare_digest(credentials.client_secret.encode(), client_secret.encode())
     return id_ok and secret_ok
 
 

@@ -18,6 +18,7 @@ from cranium_etl.sandbox.fault_responses import (
 )
 from cranium_etl.sandbox.faults import Fault
 from cranium_etl.sandbox.page_faults import apply_page_fault
+from cranium_etl.sandbox.ratelimit import RateDecision
 from cranium_etl.sandbox.records import format_timestamp
 from cranium_etl.sandbox.state import SandboxState, error_response, json_response, request_notes
 from cranium_etl.sandbox.wire import ConnectionResetResponse
@@ -39,12 +40,15 @@ class BomEndpoint:
     async def handle(self, request: Request) -> Response:
         state = self.state
         revoke = state.faults.take("bom", before_auth=True)
+        notes = request_notes(request.scope)
         if revoke is not None:
             state.stats.record_fault("revoke")
             state.tokens.revoke_all()
+            notes["fault"] = "revoke"
 
         problem = self._check_bearer(request.headers.get("authorization"))
         if problem is not None:
+            notes["detail"] = problem
             # A 401 does not count against the quota.
             headers = {"WWW-Authenticate": _BEARER_CHALLENGE, **self._rate_headers(None)}
             return error_response(401, problem, headers)
@@ -54,23 +58,26 @@ class BomEndpoint:
         if not decision.allowed:
             wait = str(decision.reset_seconds)
             message = f"Rate limit is exceeded. Try again in {wait} seconds."
+            notes["detail"] = "quota of the current window used up"
             return error_response(429, message, {**rate_headers, "Retry-After": wait})
 
         try:
             limit, cursor, after_sequence = self._read_query(request)
         except BadRequest as error:
+            notes["detail"] = str(error)
             return error_response(400, str(error), rate_headers)
 
         fault = state.faults.take("bom")
         if fault is not None:
             state.stats.record_fault(fault.kind)
+            notes["fault"] = fault.kind
             replaced = await self._replace_by_fault(fault, rate_headers)
             if replaced is not None:
                 return replaced
 
         extra = fault.params["extra"] if fault and fault.kind == "oversize_page" else 0
         envelope = self._envelope(limit, cursor, after_sequence, extra)
-        request_notes(request.scope)["detail"] = (
+        notes["detail"] = (
             f"{len(envelope['data'])} records, requestId={envelope['meta']['requestId']}"
         )
         if fault is not None:
@@ -92,7 +99,7 @@ class BomEndpoint:
             return "The access token is invalid."
         return None
 
-    def _rate_headers(self, decision) -> dict[str, str]:
+    def _rate_headers(self, decision: RateDecision | None) -> dict[str, str]:
         if not self.state.config.rate_limit_headers:
             return {}
         return (decision or self.state.limiter.peek()).headers()
@@ -121,11 +128,11 @@ class BomEndpoint:
         try:
             return limit, cursor, self.state.cursors.decode(cursor)
         except InvalidCursor as error:
-            shown = cursor if len(cursor) <= 80 else cursor[:80] + "..."
-            raise BadRequest(f"The cursor '{shown}' is invalid: {error}.") from error
+            excerpt = cursor if len(cursor) <= 80 else cursor[:80] + "..."
+            raise BadRequest(f"The cursor '{excerpt}' is invalid: {error}.") from error
 
     async def _replace_by_fault(self, fault: Fault, rate_headers: dict[str, str]):
-        """Act on a fault that happens instead of, or before, the normal answer."""
+        """Apply a fault that acts before the normal response; return its response, if any."""
         if fault.kind == "slow_headers":
             await asyncio.sleep(fault.params["delay"])
             return None

@@ -1,4 +1,4 @@
-"""Responses that faults from the fault plan put in place of, or around, a normal answer."""
+"""Responses that faults from the fault plan send instead of, or around, a normal response."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ BODY_FAULT_KINDS = frozenset({"invalid_json", "slow_body", "truncate"})
 
 
 def status_fault_response(fault: Fault, headers: dict[str, str]) -> Response:
-    """Return the answer of a "status" fault; the fault's own headers win over `headers`."""
+    """Return the response of a "status" fault. The fault's own headers override `headers`."""
     params = fault.params
     status = params["status"]
     merged = {**headers, **(params["headers"] or {})}
@@ -40,7 +40,10 @@ def rate_limit_fault_response(retry_after: str | None, headers: dict[str, str]) 
 
 
 def apply_body_fault(fault: Fault, response: Response) -> Response:
-    """Return `response` delivered as the fault says; other kinds return it unchanged."""
+    """Wrap `response` so that it is delivered as a body fault specifies.
+
+    Faults of other kinds return `response` unchanged.
+    """
     if fault.kind not in BODY_FAULT_KINDS:
         return response
 

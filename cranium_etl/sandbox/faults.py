@@ -99,10 +99,11 @@ class FaultPlan:
     """Thread-safe list of scheduled faults.
 
     A fault applies to the next matching requests after it has let `skip` of them pass. On the
-    BOM endpoint, "revoke" matches every request, because it acts before authentication; the
-    other kinds match only requests that passed authentication and the rate limit, so a 401 or
-    a quota 429 consumes no fault. On the token endpoint every request matches. When several
-    faults are due for one request, the one injected first applies and the others wait.
+    BOM endpoint, "revoke" matches every request because it acts before authentication. The
+    other kinds match only requests that passed authentication, the rate limit and the query
+    validation, so a 401, a quota 429 or a 400 consumes no fault. On the token endpoint every
+    request matches. When several faults are due for one request, the one injected first
+    applies and the others wait.
     """
 
     def __init__(self) -> None:

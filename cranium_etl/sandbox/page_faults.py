@@ -16,7 +16,7 @@ _DEFAULT_VALUES: dict[str, Any] = {"unknown_status": "Cancelled", "extra_field":
 
 
 def apply_page_fault(fault: Fault, envelope: dict, sent_cursor: str) -> dict:
-    """Return the envelope changed as the fault says; `sent_cursor` is the request's cursor."""
+    """Return the envelope damaged as the fault specifies; `sent_cursor` is the request's cursor."""
     params = fault.params
     pagination = envelope["pagination"]
     if fault.kind == "null_cursor":

@@ -51,7 +51,7 @@ class FixedWindowLimiter:
             return self._decision(now, allowed)
 
     def release(self) -> None:
-        """Give back one counted request, for an answer that must not use up quota."""
+        """Give back one counted request, for a response that must not use up quota."""
         with self._lock:
             self._roll()
             self._used = max(0, self._used - 1)

@@ -118,8 +118,8 @@ class Sandbox:
     @property
     def base_url(self) -> str:
         host = self.config.host
-        shown = f"[{host}]" if ":" in host else host
-        return f"https://{shown}:{self.port}"
+        host_in_url = f"[{host}]" if ":" in host else host
+        return f"https://{host_in_url}:{self.port}"
 
     @property
     def token_url(self) -> str:
@@ -199,12 +199,15 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop the churn thread and the server, and delete a temporary CA bundle."""
+        """Stop the churn thread and the server, and delete a temporary CA bundle.
+
+        Calling stop() again does nothing.
+        """
         self._stop_churn.set()
         if self._churn_thread is not None:
             self._churn_thread.join()
 
-        if self._server is not None and self._thread is not None:
+        if self._server is not None and self._thread is not None and not self._server.should_exit:
             self._server.should_exit = True
             self._thread.join(timeout=_GRACEFUL_SHUTDOWN + 5)
             if self._thread.is_alive():

@@ -24,8 +24,8 @@ class RequestLogEntry:
 class SandboxStats:
     """Counters of requests, responses and applied faults.
 
-    `data_requests` counts every request to a BOM endpoint, including 401 and 429 answers;
-    `token_requests` counts every request to the token endpoint.
+    `data_requests` counts every request to a BOM endpoint, including 401 and 429
+    responses. `token_requests` counts every request to the token endpoint.
     """
 
     def __init__(self) -> None:
@@ -99,7 +99,7 @@ class SandboxStats:
             self._faults[kind] += 1
 
     def record_arrival(self, endpoint: str) -> None:
-        """Count a request when it arrives, before any answer can reach the client."""
+        """Count a request when it arrives, before any response can reach the client."""
         with self._lock:
             if endpoint == "token":
                 self._token_requests += 1
@@ -107,7 +107,7 @@ class SandboxStats:
                 self._data_requests += 1
 
     def record_response(self, entry: RequestLogEntry) -> None:
-        """Record the status of an answer before its first byte is sent."""
+        """Record the status of a response before its first byte is sent."""
         with self._lock:
             if entry.status is not None:
                 self._by_status[entry.status] += 1

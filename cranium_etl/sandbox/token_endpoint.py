@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -22,8 +21,6 @@ from cranium_etl.sandbox.fault_responses import (
 )
 from cranium_etl.sandbox.state import SandboxState, json_response, request_notes
 from cranium_etl.sandbox.wire import ConnectionResetResponse
-
-logger = logging.getLogger("cranium_etl.sandbox")
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _BASIC_CHALLENGE = 'Basic realm="cranium-sandbox", charset="UTF-8"'
@@ -84,10 +81,12 @@ class TokenEndpoint:
 
     async def handle(self, request: Request) -> Response:
         state = self.state
+        notes = request_notes(request.scope)
         style = state.config.token_response_style
         fault = state.faults.take("token")
         if fault is not None:
             state.stats.record_fault(fault.kind)
+            notes["fault"] = fault.kind
             if fault.kind == "revoke":
                 state.tokens.revoke_all()
             elif fault.kind == "slow_headers":
@@ -104,7 +103,9 @@ class TokenEndpoint:
         try:
             response = await self._issue(request, style)
         except OAuthError as error:
-            logger.info("token request rejected: %s (%s)", error.error, error.description)
+            notes["detail"] = f"rejected: {error.error}, {error.description}"
+            if error.basic_used:
+                notes.setdefault("client_auth", "basic")
             response = _oauth_error_response(error)
 
         if fault is not None:
