@@ -136,7 +136,8 @@ def test_counts_are_non_negative_integers(records):
     count_fields = [field for field in FIELD_ORDER if field.endswith("Count")]
     for record in records:
         for field in count_fields:
-            assert isinstance(record[field], int) and record[field] >= 0, (field, record)
+            assert isinstance(record[field], int), (field, record)
+            assert record[field] >= 0, (field, record)
 
 
 def test_dates_within_year_before_epoch(records):

@@ -52,6 +52,7 @@ def build_parser(prog: str = "cranium-etl sandbox") -> argparse.ArgumentParser:
     add("--seed", type=int, default=defaults.seed, help="seed of the generated tenant")
     add("--bom-count", type=int, default=defaults.bom_count, help="number of generated BOMs")
     add("--epoch", type=_utc_datetime, help="UTC time the generated history ends (default: now)")
+
     add("--client-id", default=DEFAULT_CLIENT_ID, help="accepted client id (%(default)s)")
     add("--scope", default=DEFAULT_SCOPE, help="accepted scope (%(default)s)")
     add(
@@ -60,6 +61,7 @@ def build_parser(prog: str = "cranium-etl sandbox") -> argparse.ArgumentParser:
         default=defaults.token_lifetime,
         help="token lifetime in seconds (%(default)s)",
     )
+
     add("--rate-limit", type=int, default=defaults.rate_limit, help="requests per window")
     add("--rate-window", type=float, default=defaults.rate_window, help="window in seconds")
     add(
@@ -67,6 +69,7 @@ def build_parser(prog: str = "cranium-etl sandbox") -> argparse.ArgumentParser:
         action="store_true",
         help="leave out the X-Rate-Limit-* response headers",
     )
+
     add(
         "--churn-interval",
         type=float,
@@ -77,6 +80,7 @@ def build_parser(prog: str = "cranium-etl sandbox") -> argparse.ArgumentParser:
     add(
         "--churn-additions", type=int, default=defaults.churn_additions, help="additions per change"
     )
+
     add("--cert-dir", type=Path, help="directory for the CA bundle (default: a temporary one)")
     add(
         "--info-file",

@@ -56,12 +56,14 @@ class SandboxConfig:
             raise ValueError(f"bom_count must be 0 or more, got {self.bom_count}")
         if self.epoch is not None and self.epoch.tzinfo is None:
             raise ValueError(f"epoch must be timezone-aware (UTC), got naive {self.epoch!r}")
+
         if not self.client_id:
             raise ValueError("client_id must not be empty")
         if not self.client_secret:
             raise ValueError("client_secret must not be empty")
         if not self.scope:
             raise ValueError("scope must not be empty")
+
         if self.token_lifetime <= 0:
             raise ValueError(f"token_lifetime must be positive, got {self.token_lifetime}")
         if self.token_response_style not in TOKEN_RESPONSE_STYLES:
@@ -69,16 +71,19 @@ class SandboxConfig:
                 f"unknown token_response_style {self.token_response_style!r}; "
                 f"expected one of {', '.join(TOKEN_RESPONSE_STYLES)}"
             )
+
         if self.rate_limit < 1:
             raise ValueError(f"rate_limit must be 1 or more, got {self.rate_limit}")
         if self.rate_window <= 0:
             raise ValueError(f"rate_window must be positive, got {self.rate_window}")
+
         if self.churn_interval < 0:
             raise ValueError(
                 f"churn_interval must be 0 (off) or positive, got {self.churn_interval}"
             )
         if self.churn_updates < 0 or self.churn_additions < 0:
             raise ValueError("churn_updates and churn_additions must be 0 or more")
+
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be from 0 to 65535, got {self.port}")
         if not 1 <= self.default_limit <= self.max_limit:

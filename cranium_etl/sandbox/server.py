@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import socket
@@ -58,6 +59,20 @@ class TransportExposingProtocol(H11Protocol):
         super().shutdown()
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn server that notices a stop request within about 10 ms instead of 100 ms.
+
+    Tests start and stop a sandbox each, so the shorter poll saves a tenth of a second per test.
+    """
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            # on_tick refreshes the Date header when counter % 10 == 0, i.e. every 0.1 s here.
+            counter = (counter + 1) % 864000
+            await asyncio.sleep(0.01)
+
+
 class Sandbox:
     """Local HTTPS look-alike of the Cranium API for one generated tenant.
 
@@ -84,7 +99,7 @@ class Sandbox:
             cursors=CursorCodec(),
         )
         self._tls: TlsMaterial | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _PromptServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
         self._stop_churn = threading.Event()
@@ -172,7 +187,7 @@ class Sandbox:
             ssl_context_factory=lambda _config, _default: self._tls.server_context,
             timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
         )
-        self._server = uvicorn.Server(uvicorn_config)
+        self._server = _PromptServer(uvicorn_config)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [listener]},

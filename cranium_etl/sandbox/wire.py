@@ -68,7 +68,11 @@ class TruncatedResponse(Response):
 
 
 class ConnectionResetResponse(Response):
-    """Drops the connection without sending a status line: the client reads a TCP reset."""
+    """Drops the connection with a TCP RST before any status line is sent.
+
+    Through TLS, Python's ssl module (3.11, OpenSSL 3) reports the reset as an unexpected EOF,
+    so requests raises ConnectionError (RemoteDisconnected) rather than ConnectionResetError.
+    """
 
     def __init__(self) -> None:
         super().__init__(b"", 200)
