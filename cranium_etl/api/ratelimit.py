@@ -20,6 +20,10 @@ from filelock import FileLock
 # Sleeping this much past a window's end absorbs timer and clock jitter between us and the API.
 WINDOW_GUARD_SECONDS = 0.05
 
+# `X-Rate-Limit-Reset` is rounded up to whole seconds and is read up to about 0.25 s after the
+# API computed it, so the real window end lies at most this much before `now + reset`.
+RESET_SLACK_SECONDS = 1.25
+
 # A request started this close to a window's end may reach the API in the next window and
 # overfill it, so the pacer holds it for the next window: 5 % of the window, at most 0.25 s.
 # NOTE: this assumes the request reaches the API within that time; a slower network moves
@@ -229,7 +233,7 @@ class Pacer:
 
         with self._store.transaction() as state:
             now = self._clock()
-            window_end = now + rate.reset if rate.reset is not None else self._aligned_end(now)
+            window_end = self._reported_window_end(now, rate.reset)
             # Within one window the count only falls. A reset further away than the known window
             # end, or a known end already past, means the response belongs to a new window.
             tolerance = min(1.0, self.rate_window / 2)
@@ -254,6 +258,26 @@ class Pacer:
             state["remaining"] = 0
             state["window_end"] = self._clock() + wait
             state["from_api"] = True
+
+    def _reported_window_end(self, now: float, reset: float | None) -> float:
+        """Return the end of the window that a response's `X-Rate-Limit-Reset` describes.
+
+        The reset counts whole seconds, rounded up (as the sandbox does), so `now + reset` can
+        lie up to a second past the real end: half of a 2 s window. A window boundary (a
+        multiple of `rate_window`) after now and at most RESET_SLACK_SECONDS before
+        `now + reset` is taken as the exact end. Otherwise the reset is used as reported.
+
+        NOTE: this relies on `rate_window` matching the API's windows. With a wrong setting, a
+        boundary of the configured grid can end the window up to RESET_SLACK_SECONDS early.
+        """
+        if reset is None:
+            return self._aligned_end(now)
+
+        reported = now + reset
+        boundary = math.floor(reported / self.rate_window) * self.rate_window
+        if now < boundary and reported - boundary <= RESET_SLACK_SECONDS:
+            return boundary
+        return reported
 
     def _start_window(self, state: dict, now: float) -> None:
         state["window_end"] = self._aligned_end(now)
