@@ -41,10 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
+    # Progress of this package at INFO; other libraries (alembic, uvicorn) only when they warn.
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("cranium_etl").setLevel(logging.INFO)
     if args.command == "demo":
+        # The embedded sandbox logs every request; the demo shows the pipeline's side only.
+        logging.getLogger("cranium_etl.sandbox").setLevel(logging.WARNING)
         from cranium_etl.demo import main as demo_main
 
         return demo_main()

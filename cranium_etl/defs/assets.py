@@ -1,6 +1,7 @@
 """Software-defined assets: the raw change log and the daily snapshots built from it."""
 
 import os
+import warnings
 from datetime import date
 
 import dagster as dg
@@ -22,6 +23,10 @@ from cranium_etl.sync import (
 )
 
 CRANIUM_API_POOL = "cranium_api"
+
+# BackfillPolicy is marked beta in Dagster 1.13; the warning repeats in every step process and
+# tells an operator nothing they can act on.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 # Errors that another attempt cannot fix: wrong credentials or scope, a missing setting, a 4xx
 # response, or a record or page that breaks the API contract. They fail the step without retries.
