@@ -26,6 +26,15 @@ dev: install
 test: install
 	$(BIN)/pytest
 
+# The chaos test with many more rounds; override e.g. `make chaos-soak CHAOS_DURATION=3600`.
+CHAOS_ROUNDS ?= 5000
+CHAOS_DURATION ?= 900
+CHAOS_REPORT ?= chaos-soak.json
+
+chaos-soak: install
+	CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_REPORT=$(CHAOS_REPORT) \
+		$(BIN)/pytest tests/test_chaos.py -q -s -p no:cacheprovider
+
 # Benchmarks print Markdown tables; their recorded figures are in benchmarks/README.md.
 benchmark: install
 	$(BIN)/python benchmarks/quota.py

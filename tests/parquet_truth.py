@@ -6,10 +6,12 @@ This module contains no tests; the test modules import it.
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -59,31 +61,40 @@ def newest_live_versions(raw: RawStore) -> dict[str, datetime]:
     """Return, for each id whose newest raw row is not a tombstone, its max updated_date.
 
     Computed from the rows directly, not with RawStore.live_ids, so that the check does not
-    share the code it checks.
+    share the code it checks. An id is live when a version of it was fetched after its newest
+    tombstone was written.
     """
     table = raw.read_table(
         columns=["bill_of_materials_id", "updated_date", "deleted_at", "synced_at"]
     )
-    newest_version: dict[str, datetime] = {}
-    last_fetched: dict[str, datetime] = {}
-    last_deleted: dict[str, datetime] = {}
-    for row in table.to_pylist():
-        bom_id = row["bill_of_materials_id"]
-        if row["deleted_at"] is not None:
-            keep_max(last_deleted, bom_id, row["deleted_at"])
-            continue
-        keep_max(newest_version, bom_id, row["updated_date"])
-        keep_max(last_fetched, bom_id, row["synced_at"])
-    return {
-        bom_id: updated
-        for bom_id, updated in newest_version.items()
-        if bom_id not in last_deleted or last_fetched[bom_id] > last_deleted[bom_id]
-    }
-
-
-def keep_max(values: dict[str, datetime], key: str, value: datetime) -> None:
-    if key not in values or value > values[key]:
-        values[key] = value
+    is_tombstone = pc.is_valid(table.column("deleted_at"))
+    versions = (
+        table.filter(pc.invert(is_tombstone))
+        .group_by("bill_of_materials_id")
+        .aggregate([("updated_date", "max"), ("synced_at", "max")])
+    )
+    tombstones = (
+        table.filter(is_tombstone)
+        .group_by("bill_of_materials_id")
+        .aggregate([("deleted_at", "max")])
+    )
+    deleted_at = dict(
+        zip(
+            tombstones.column("bill_of_materials_id").to_pylist(),
+            tombstones.column("deleted_at_max").to_pylist(),
+            strict=True,
+        )
+    )
+    live = {}
+    for bom_id, updated, fetched in zip(
+        versions.column("bill_of_materials_id").to_pylist(),
+        versions.column("updated_date_max").to_pylist(),
+        versions.column("synced_at_max").to_pylist(),
+        strict=True,
+    ):
+        if bom_id not in deleted_at or fetched > deleted_at[bom_id]:
+            live[bom_id] = updated
+    return live
 
 
 def compare(
@@ -135,8 +146,13 @@ def temp_files(data_dir: Path) -> list[Path]:
 
 def unreadable_visible_files(data_dir: Path) -> list[str]:
     """Return the `*.parquet` files under `data_dir` that cannot be read in full."""
+    return unreadable_files(data_dir.rglob("*.parquet"))
+
+
+def unreadable_files(paths: Iterable[Path]) -> list[str]:
+    """Return the given Parquet files that cannot be read in full, each with the error."""
     broken = []
-    for path in sorted(data_dir.rglob("*.parquet")):
+    for path in sorted(paths):
         try:
             pq.read_table(path)
         except Exception as error:  # noqa: BLE001 - any failure means a reader would see it
