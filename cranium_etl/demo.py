@@ -1,7 +1,7 @@
 """End-to-end demo: the nightly job run twice through Dagster against the Cranium sandbox.
 
-`make demo` calls `cranium-etl demo`. Without `CRANIUM_CLIENT_ID` in the environment it starts the
-sandbox in this process and points the Dagster runs at it; with it, the runs go to the configured
+`make demo` calls `cranium-etl demo`. Without `CRANIUM_CLIENT_ID` in the environment, it starts the
+sandbox in this process and points the Dagster runs at it. With it, the runs go to the configured
 API. Every run is a real Dagster run (`dagster job execute`) recorded in `DAGSTER_HOME`.
 """
 

@@ -1,6 +1,6 @@
 """Incremental sync of bills of materials from the Cranium API into the raw Parquet layer.
 
-This module joins the API client and the storage layer and knows nothing of Dagster, so the
+This module joins the API client and the storage layer and imports nothing from Dagster, so the
 Dagster asset and the `cranium-etl sync` command run exactly the same code.
 """
 
@@ -22,7 +22,7 @@ class InvalidRecordError(Exception):
 
 @dataclass
 class SyncResult:
-    """What one sync fetched and whether it advanced the stored cursor."""
+    """Outcome of one sync: the records and pages fetched, and the cursor before and after."""
 
     run_id: str
     sync_kind: str
@@ -84,7 +84,7 @@ def reconcile_bill_of_materials(
     """List every bill of materials and record the ones missing from the API as deleted.
 
     The cursor feed never reports a deletion, so only a full listing finds one. The listing is
-    committed as a full batch (with its cursor), then every BOM that the raw layer holds as live
+    committed as a full batch (with its cursor), then every BOM that the raw layer stores as live
     but the listing did not return gets a tombstone whose `deleted_at` is the time of this run.
     A record changed during the listing moves to the end of the feed and is still seen, so a
     change is never mistaken for a deletion.
