@@ -56,7 +56,7 @@ def collect(process: subprocess.Popen) -> dict:
 
 
 def machine() -> dict[str, str]:
-    """Describe the machine and interpreter that a run measured."""
+    """Return the core count, Python version, platform and current date of this run."""
     return {
         "cores (nproc)": str(os.cpu_count()),
         "python": platform.python_version(),

@@ -1,7 +1,7 @@
 """Quota efficiency: 429s and duration of syncs against a sandbox whose rate limit binds.
 
-Each run starts a fresh sandbox, runs one sync (or two at once that share a pacer directory) in
-child processes, and compares the span between the first and the last data request that the
+Each run starts a fresh sandbox and runs one sync in a child process, or two at once that share a
+pacer directory. It then compares the span from the first to the last data request that the
 sandbox received with the shortest span that the quota allows for the same number of requests.
 """
 

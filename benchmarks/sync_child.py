@@ -26,7 +26,7 @@ def memory_kib(field: str) -> int:
 
 
 class TimedClient:
-    """Passes pages of a CraniumClient through and adds up the time spent waiting for them."""
+    """Wrapper of a CraniumClient that passes its pages on and adds up the time spent waiting."""
 
     def __init__(self, client: CraniumClient) -> None:
         self.client = client
