@@ -29,7 +29,7 @@ test: install
 # The chaos test with many more rounds; override e.g. `make chaos-soak CHAOS_DURATION=3600`.
 CHAOS_ROUNDS ?= 5000
 CHAOS_DURATION ?= 900
-CHAOS_REPORT ?= chaos-soak.json
+CHAOS_REPORT ?= data/chaos-soak.json
 
 chaos-soak: install
 	CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_REPORT=$(CHAOS_REPORT) \

@@ -31,7 +31,7 @@ def retry_after_forms(rng: random.Random) -> tuple[str, str | None]:
     if form == "seconds":
         return form, "1"
     if form == "http-date":
-        # An HTTP date has whole seconds, so it asks for a wait of up to two seconds, or none
+        # An HTTP date has whole seconds, so it requests a wait of up to two seconds, or none
         # when the fault applies later than that.
         return form, email.utils.formatdate(time.time() + 2, usegmt=True)
     if form == "zero":
@@ -108,8 +108,9 @@ def _slow(plan: FaultPlan, rng: random.Random, kind: str, endpoint: str, skip: i
     return InjectedFault(label, plan.inject(kind, endpoint=endpoint, skip=skip, delay=delay))
 
 
-# Faults that must fail a sync. The second value says whether the answer carries a request id
-# that the error must name: error bodies of non-200 answers carry none.
+# Faults that must fail a sync: parameters, and whether the error must name a request id (error
+# bodies of non-200 responses carry none). A Retry-After of 600 s exceeds the client's
+# max_inline_wait, so the run ends and leaves the wait to the scheduler.
 POISON = [
     ("corrupt_record", {"mode": "missing_field"}, True),
     ("corrupt_record", {"mode": "wrong_type"}, True),
@@ -118,6 +119,7 @@ POISON = [
     ("repeat_cursor", {}, True),
     ("status", {"status": 403}, False),
     ("status", {"status": 404}, False),
+    ("rate_limit", {"retry_after": "600"}, False),
 ]
 
 

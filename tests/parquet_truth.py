@@ -34,7 +34,7 @@ class Comparison:
     `missing`: tenant ids that the raw layer does not hold as live. `stale`: tenant ids whose
     newest live raw version has another updatedDate than the API's. `extra`: live raw ids that
     the tenant does not have and that may not remain live. The `snapshot_*` lists compare today's
-    snapshot partition with the tenant in the same way; `snapshot_wrong_content` lists ids whose
+    snapshot partition with the tenant in the same way. `snapshot_wrong_content` lists ids whose
     row differs from the API record in any API field.
     """
 

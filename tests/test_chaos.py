@@ -3,7 +3,7 @@
 One sandbox serves every round. Each round changes the tenant, schedules random faults (see
 chaos_faults.py) and runs one of: an incremental sync, a full sync, a reconciliation (both
 sometimes while a background thread changes the tenant), a sync that must fail on a poisoned
-answer, a sync whose cursor the API rejects, a sync started while another holds the lock, or a
+response, a sync whose cursor the API rejects, a sync started while another holds the lock, or a
 sync, reconciliation or snapshot build in a child process killed with SIGKILL at a random
 moment. After each round the raw layer and today's snapshot are compared with the tenant, and
 any missing, stale, extra or duplicated record fails the test. Every operation runs under a
@@ -399,4 +399,6 @@ def report(run: ChaosRun, server, elapsed: float) -> None:
     text = json.dumps(summary, indent=2, sort_keys=True, default=dict)
     print(f"\nchaos summary (replay with CHAOS_SEED={BASE_SEED}):\n{text}")
     if os.environ.get("CHAOS_REPORT"):
-        Path(os.environ["CHAOS_REPORT"]).write_text(text + "\n")
+        path = Path(os.environ["CHAOS_REPORT"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")

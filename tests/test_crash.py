@@ -1,8 +1,8 @@
 """A sync killed with SIGKILL at any point: readers never see a partial file, the next run repairs.
 
-Each test runs the sync (or a reconciliation or a snapshot build) in a child process and kills it
-at one moment: during a token request or a page (held open by a slow sandbox fault), or at a
-storage stage where `sync_child.py` pauses. The last test kills at random moments. After the
+Each test runs the sync, a reconciliation or a snapshot build in a child process and kills it at
+one moment. A slow sandbox fault holds a token request or a page open, or `sync_child.py` pauses
+at a storage stage. The last test kills at random moments. After the
 kill, the previous data must be unchanged and every visible Parquet file complete; after the next
 run, the output must equal the tenant.
 """
