@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import cranium_etl.definitions
+import cranium_etl.defs.assets
+import cranium_etl.defs.jobs
 from cranium_etl.definitions import defs
 from cranium_etl.defs.assets import bill_of_materials, bill_of_materials_changes
 from cranium_etl.defs.instance import prepare_instance
@@ -283,3 +285,27 @@ def test_secret_reaches_no_event_config_or_file(sandbox, instance, tmp_path, mon
     for spelling in (secret, quote_plus(secret, safe="")):
         assert spelling not in everything
     assert "Bearer " not in everything
+
+
+@pytest.fixture
+def short_step_retry_delay():
+    """Reload the assets with a 1 s step retry delay, and with the default afterwards."""
+    os.environ["CRANIUM_STEP_RETRY_DELAY"] = "1"
+    importlib.reload(cranium_etl.defs.assets)
+    importlib.reload(cranium_etl.defs.jobs)
+    yield
+    del os.environ["CRANIUM_STEP_RETRY_DELAY"]
+    importlib.reload(cranium_etl.defs.assets)
+    importlib.reload(cranium_etl.defs.jobs)
+    importlib.reload(cranium_etl.definitions)
+
+
+def test_step_retried_after_client_gives_up(instance, api, monkeypatch, short_step_retry_delay):
+    monkeypatch.setenv("CRANIUM_MAX_RETRIES", "1")
+    api.faults.inject("status", status=503, times=2)
+
+    result = run_nightly(instance)
+
+    assert result.success
+    assert len(events_of_type(result, RETRY_EVENT)) == 1
+    assert materialization_metadata(result, "bill_of_materials_changes")["records_fetched"] == 450

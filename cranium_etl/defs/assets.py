@@ -62,7 +62,10 @@ class SyncConfig(dg.Config):
     kinds={"parquet"},
     pool=CRANIUM_API_POOL,
     retry_policy=dg.RetryPolicy(
-        max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        max_retries=int(os.environ.get("CRANIUM_STEP_RETRIES", "3")),
+        delay=float(os.environ.get("CRANIUM_STEP_RETRY_DELAY", "30")),
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
     ),
 )
 def bill_of_materials_changes(
