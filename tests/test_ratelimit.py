@@ -110,6 +110,18 @@ def test_api_headers_keep_reserve():
     assert clock.now >= NOW + 5.0
 
 
+def test_api_quota_replaces_configured_quota():
+    clock = FakeClock(NOW)
+    pacer = Pacer(rate_limit=3, rate_window=60.0, reserve=1, clock=clock.time, sleep=clock.sleep)
+    pacer.acquire()
+    pacer.observe({"X-Rate-Limit-Remaining": "99", "X-Rate-Limit-Limit": "100"})
+
+    for _ in range(10):
+        pacer.acquire()
+
+    assert clock.sleeps == []
+
+
 def test_429_holds_pacer_for_retry_after():
     clock = FakeClock(NOW)
     pacer = Pacer(rate_limit=60, rate_window=60.0, reserve=1, clock=clock.time, sleep=clock.sleep)

@@ -235,11 +235,13 @@ class Pacer:
             now = self._clock()
             window_end = self._reported_window_end(now, rate.reset)
             # Within one window the count only falls. A reset further away than the known window
-            # end, or a known end already past, means the response belongs to a new window.
+            # end, or a known end already past, means the response belongs to a new window. A
+            # window counted locally (from the configured quota) gives way to the API's count.
             tolerance = min(1.0, self.rate_window / 2)
             known_end = state.get("window_end", 0.0)
             new_window = now >= known_end or window_end > known_end + tolerance
-            if new_window or "remaining" not in state:
+            counted_locally = not state.get("from_api", False)
+            if new_window or counted_locally or "remaining" not in state:
                 state["remaining"] = rate.remaining
             else:
                 state["remaining"] = min(state["remaining"], rate.remaining)
