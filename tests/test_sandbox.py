@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import time
 import uuid
 from urllib.parse import quote_plus
@@ -522,3 +523,13 @@ def test_rate_limit_headers_can_be_omitted(sandbox):
     for response in responses:
         assert not any(name.lower().startswith("x-rate-limit") for name in response.headers)
     assert responses[1].headers["Retry-After"]
+
+
+def test_listener_is_tcp_so_asyncio_disables_nagle():
+    from cranium_etl.sandbox.server import _bind
+
+    listener = _bind("127.0.0.1", 0)
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+    finally:
+        listener.close()
