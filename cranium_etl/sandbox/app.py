@@ -59,9 +59,19 @@ class RequestRecorder:
         self.state.stats.record_arrival(endpoint)
         status: int | None = None
 
+        recorded = False
+
         def record(code: int | None) -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             entry = RequestLogEntry(method, path, endpoint, code, notes.get("client_auth"), arrived)
             self.state.stats.record_response(entry)
+
+        # A response that drops the connection records itself first, so the entry is in the
+        # log before the client sees the connection close.
+        notes["record_no_response"] = lambda: record(None)
 
         async def send_and_record(message: Message) -> None:
             nonlocal status

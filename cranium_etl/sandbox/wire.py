@@ -13,6 +13,8 @@ import struct
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from cranium_etl.sandbox.state import REQUEST_NOTES_EXTENSION
+
 TRANSPORT_EXTENSION = "cranium_sandbox.transport"
 _DISCONNECT_WAIT = 5.0  # seconds to wait for the server to notice a closed connection
 
@@ -79,6 +81,9 @@ class ConnectionResetResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         transport = connection_transport(scope)
+        notes = scope.get("extensions", {}).get(REQUEST_NOTES_EXTENSION, {})
+        if "record_no_response" in notes:
+            notes["record_no_response"]()
         raw_socket = transport.get_extra_info("socket")
         if raw_socket is not None:
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
