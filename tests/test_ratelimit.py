@@ -122,6 +122,20 @@ def test_api_quota_replaces_configured_quota():
     assert clock.sleeps == []
 
 
+def test_shared_window_removes_leftover_temp_files(tmp_path: Path):
+    leftover = tmp_path / "cranium-rate-window.json.99999.tmp"
+    leftover.write_text("{")
+    pacer = Pacer(rate_limit=10, rate_window=60.0, reserve=1, state_dir=tmp_path)
+
+    pacer.acquire()
+
+    assert not leftover.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "cranium-rate-window.json",
+        "cranium-rate-window.json.lock",
+    ]
+
+
 def test_429_holds_pacer_for_retry_after():
     clock = FakeClock(NOW)
     pacer = Pacer(rate_limit=60, rate_window=60.0, reserve=1, clock=clock.time, sleep=clock.sleep)

@@ -162,6 +162,10 @@ class _FileState:
             if not isinstance(state, dict):
                 state = {}
             yield state
+            # Every write happens under the file lock, so a temporary file seen here was left
+            # by a process killed between writing and renaming it.
+            for leftover in self._path.parent.glob(f"{self._path.name}.*.tmp"):
+                leftover.unlink(missing_ok=True)
             temporary = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
             temporary.write_text(json.dumps(state))
             os.replace(temporary, self._path)
