@@ -113,9 +113,10 @@ def test_corrupt_cursor_batch_falls_back_to_full(sandbox, tmp_path):
 def test_rejected_cursor_falls_back_to_full(sandbox, tmp_path):
     server = sandbox(bom_count=80)
     raw = RawStore(tmp_path)
-    with raw.lock(), raw.open_batch(
-        run_id="seed", synced_at=datetime.now(UTC), sync_kind="full"
-    ) as batch:
+    with (
+        raw.lock(),
+        raw.open_batch(run_id="seed", synced_at=datetime.now(UTC), sync_kind="full") as batch,
+    ):
         batch.commit(cursor="eyJ0YW1wZXJlZCI6dHJ1ZX0")
 
     result = run_sync(server, raw)
