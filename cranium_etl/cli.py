@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 
@@ -21,16 +23,35 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     commands.add_parser("demo", help="run the nightly job twice against the sandbox and summarise")
-    commands.add_parser("dev", help="start the Dagster UI with the sandbox as the API")
+    dev = commands.add_parser("dev", help="start the Dagster UI with the sandbox as the API")
+    dev.add_argument("--port", type=int, default=3000, help="web server port (default: 3000)")
 
     sync = commands.add_parser(
-        "sync", help="fetch changed bills of materials into the raw layer without Dagster"
+        "sync",
+        help="fetch changed bills of materials into the raw layer without Dagster",
+        description="Fetch the bills of materials changed since the last sync into a new raw "
+        "batch, with the same code and lock as the Dagster asset. Settings come from the "
+        "CRANIUM_* environment variables and a .env file in the working directory.",
     )
     sync.add_argument("--full", action="store_true", help="ignore the stored cursor")
     sync.add_argument(
         "--reconcile",
         action="store_true",
         help="list every bill of materials and record the ones missing from the API as deleted",
+    )
+
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="rebuild daily snapshot partitions from the raw layer without Dagster",
+        description="Rebuild the snapshot partition of each day from --start to --end (UTC) "
+        "from the raw batches in CRANIUM_DATA_DIR.",
+    )
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    snapshot.add_argument(
+        "--start", type=date.fromisoformat, default=yesterday, help="first day, YYYY-MM-DD"
+    )
+    snapshot.add_argument(
+        "--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: --start)"
     )
 
     args, rest = parser.parse_known_args(argv)
@@ -53,46 +74,93 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_main()
     if args.command == "dev":
-        return run_dev()
+        return run_dev(args.port)
+    if args.command == "snapshot":
+        return run_snapshot(args.start, args.end or args.start)
     return run_sync(full=args.full, reconcile=args.reconcile)
 
 
-def run_dev() -> int:
+def run_snapshot(start: date, end: date) -> int:
+    """Rebuild the snapshot partitions from `start` to `end` from the raw layer."""
+    from cranium_etl.environment import load_environment
+    from cranium_etl.storage import RawStore, SnapshotStore, StorageError
+
+    if end < start:
+        print(f"cranium-etl snapshot: --end {end} is before --start {start}", file=sys.stderr)
+        return 2
+
+    data_dir = Path(load_environment().get("CRANIUM_DATA_DIR") or "data")
+    raw, snapshots = RawStore(data_dir), SnapshotStore(data_dir)
+    day = start
+    try:
+        while day <= end:
+            result = snapshots.build(raw, day)
+            print(
+                f"{day}: {result.row_count} bills of materials "
+                f"({result.inexact_count} with inexact state) in {result.path}"
+            )
+            day += timedelta(days=1)
+    except StorageError as error:
+        print(f"cranium-etl snapshot: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_dev(port: int) -> int:
     """Start `dagster dev` on workspace.yaml with the sandbox (or the configured API) behind it."""
     import dagster as dg
 
     from cranium_etl.defs.instance import prepare_instance
-    from cranium_etl.demo import api_environment
+    from cranium_etl.defs.resources import DEFAULT_BASE_URL
+    from cranium_etl.demo import api_environment, subprocess_cwd
 
     with dg.DagsterInstance.get() as instance:
         prepare_instance(instance)
+    workspace = Path("workspace.yaml").resolve()
     with api_environment() as (env, sandbox):
         if sandbox is not None:
             print(f"sandbox API at {sandbox.base_url} (CA bundle {sandbox.ca_bundle})", flush=True)
-        command = [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml"]
+        else:
+            print(f"Cranium API at {env.get('CRANIUM_BASE_URL', DEFAULT_BASE_URL)}", flush=True)
+        dagster = str(Path(sys.executable).with_name("dagster"))
+        command = [dagster, "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
+        dagster_dev = subprocess.Popen(command, env=env, cwd=subprocess_cwd(env))
+
+        # SIGTERM (from a service manager or `kill`) ends dagster dev the way Ctrl-C does, so
+        # its web server and daemon do not outlive the sandbox.
+        def stop(signum: int, frame: object) -> None:
+            dagster_dev.send_signal(signal.SIGINT)
+
+        previous = signal.signal(signal.SIGTERM, stop)
         try:
-            return subprocess.call(command, env=env)
+            return dagster_dev.wait()
         except KeyboardInterrupt:
-            return 0
+            return dagster_dev.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run_sync(full: bool, reconcile: bool) -> int:
     """Run one sync from the `CRANIUM_*` environment, under the same storage lock as Dagster."""
+    from dagster import DagsterInvalidConfigError
+
     from cranium_etl.api.errors import CraniumError
     from cranium_etl.defs.resources import resources_from_environment
-    from cranium_etl.storage import StoreLockedError
+    from cranium_etl.environment import load_environment
+    from cranium_etl.storage import StorageError
     from cranium_etl.sync import (
         InvalidRecordError,
         reconcile_bill_of_materials,
         sync_bill_of_materials,
     )
 
-    resources = resources_from_environment()
-    cranium = resources["cranium"].process_config_and_initialize()
-    storage = resources["storage"].process_config_and_initialize()
+    os.environ.update(load_environment())
     log = logging.getLogger("cranium_etl.sync")
-    client = cranium.build_client(pacer_dir=storage.root / ".pacer", logger=log)
     try:
+        resources = resources_from_environment()
+        cranium = resources["cranium"].process_config_and_initialize()
+        storage = resources["storage"].process_config_and_initialize()
+        client = cranium.build_client(pacer_dir=storage.root / ".pacer", logger=log)
         with client:
             run_id = f"cli-{uuid.uuid4()}"
             if reconcile:
@@ -101,7 +169,7 @@ def run_sync(full: bool, reconcile: bool) -> int:
                 result = sync_bill_of_materials(
                     client, storage.raw(), run_id=run_id, full=full, log=log
                 )
-    except (CraniumError, InvalidRecordError, StoreLockedError) as error:
+    except (CraniumError, InvalidRecordError, StorageError, DagsterInvalidConfigError) as error:
         print(f"cranium-etl sync: {error}", file=sys.stderr)
         return 1
 

@@ -20,6 +20,7 @@ import dagster as dg
 import pyarrow.dataset as ds
 
 from cranium_etl.defs.instance import prepare_instance
+from cranium_etl.environment import load_environment
 from cranium_etl.storage import RawStore
 
 # Run config that keeps the console at INFO: the pipeline's own progress lines, without
@@ -33,8 +34,13 @@ BACKFILL_DAYS = 7
 
 @contextlib.contextmanager
 def api_environment(bom_count: int = DEMO_BOM_COUNT) -> Iterator[tuple[dict[str, str], object]]:
-    """Yield the environment for the Dagster runs and the sandbox (None for the real API)."""
-    env = dict(os.environ)
+    """Yield the environment for the Dagster runs and the sandbox (None for the real API).
+
+    The environment includes `.env` from the working directory. Dagster subprocesses must run
+    with `DAGSTER_SUBPROCESS_CWD` as their working directory, which has no `.env`, so that
+    Dagster does not apply the file a second time over the sandbox's settings.
+    """
+    env = load_environment()
     if env.get("CRANIUM_CLIENT_ID"):
         yield env, None
         return
@@ -58,6 +64,11 @@ def sandbox_environment(sandbox) -> dict[str, str]:
     }
 
 
+def subprocess_cwd(env: dict[str, str]) -> str:
+    """Return the working directory for Dagster subprocesses: `DAGSTER_HOME`, without a `.env`."""
+    return env["DAGSTER_HOME"]
+
+
 def run_dagster(args: list[str], env: dict[str, str]) -> None:
     """Run a `dagster` command in a subprocess and stop the demo if it fails."""
     command = [str(Path(sys.executable).with_name("dagster")), *args]
@@ -65,7 +76,7 @@ def run_dagster(args: list[str], env: dict[str, str]) -> None:
     # Dagster 1.13 points `dagster job execute` users to the `dg` command line, which this
     # project does not install; the warning is noise in the demo's output.
     env = {**env, "PYTHONWARNINGS": "ignore:Function `:Warning"}
-    completed = subprocess.run(command, env=env, check=False)
+    completed = subprocess.run(command, env=env, cwd=subprocess_cwd(env), check=False)
     if completed.returncode != 0:
         raise SystemExit(
             f"dagster {args[0]} {args[1]} failed with exit code {completed.returncode}"
@@ -84,7 +95,6 @@ def run_nightly_job(partition: str, env: dict[str, str], config_file: Path) -> N
 
 
 def main() -> int:
-    data_dir = Path(os.environ.get("CRANIUM_DATA_DIR", "data")).resolve()
     dagster_home = os.environ.get("DAGSTER_HOME")
     if not dagster_home:
         raise SystemExit(
@@ -99,6 +109,7 @@ def main() -> int:
     backfill_start = (today - timedelta(days=BACKFILL_DAYS)).isoformat()
 
     with api_environment() as (env, sandbox):
+        data_dir = Path(env.get("CRANIUM_DATA_DIR") or "data").resolve()
         env["CRANIUM_DATA_DIR"] = str(data_dir)
         target = "the Cranium sandbox" if sandbox else env["CRANIUM_BASE_URL"]
         print(f"cranium-etl demo: syncing from {target} into {data_dir}", flush=True)

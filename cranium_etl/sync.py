@@ -165,10 +165,11 @@ def _pull(
         result.batch_path = batch.commit(cursor=result.cursor)
 
     log.info(
-        "wrote %d bills of materials (%s sync, %d pages) to %s",
+        "wrote %d bills of materials (%s sync, %d %s) to %s",
         result.records,
         sync_kind,
         result.pages,
+        "page" if result.pages == 1 else "pages",
         result.batch_path,
     )
     return result

@@ -36,6 +36,14 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+# Limits that the Dagster resource and `cranium-etl sync` read from the environment.
+LIMIT_ENV_VARS = {
+    "max_retries": "CRANIUM_MAX_RETRIES",
+    "max_total_wait": "CRANIUM_MAX_TOTAL_WAIT",
+    "max_inline_wait": "CRANIUM_MAX_INLINE_WAIT",
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClientConfig:
     """Credentials, endpoints, timeouts, retry limits and rate-limit pacing of one client.
@@ -123,11 +131,15 @@ class ClientConfig:
 
         if self.auth_style not in ("basic", "body"):
             raise ConfigurationError(
-                f"auth_style must be 'basic' or 'body', got {self.auth_style!r}"
+                f"auth_style must be 'basic' or 'body', got {self.auth_style!r}; "
+                "set CRANIUM_AUTH_STYLE to basic or body",
+                variable="CRANIUM_AUTH_STYLE",
             )
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise ConfigurationError(
-                f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {self.page_size}"
+                f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {self.page_size}; "
+                f"set CRANIUM_PAGE_SIZE to a value from 1 to {MAX_PAGE_SIZE}",
+                variable="CRANIUM_PAGE_SIZE",
             )
         if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
             raise ConfigurationError(
@@ -157,7 +169,12 @@ class ClientConfig:
         )
         for name in not_negative:
             if getattr(self, name) < 0:
-                raise ConfigurationError(f"{name} must not be negative, got {getattr(self, name)}")
+                variable = LIMIT_ENV_VARS.get(name)
+                hint = f"; set {variable} to 0 or more" if variable else ""
+                raise ConfigurationError(
+                    f"{name} must not be negative, got {getattr(self, name)}{hint}",
+                    variable=variable,
+                )
         if self.rate_limit < 1:
             raise ConfigurationError(f"rate_limit must be at least 1, got {self.rate_limit}")
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from .errors import ConfigurationError
+
 # Sleeping this much past a window's end absorbs timer and clock jitter between us and the API.
 WINDOW_GUARD_SECONDS = 0.05
 
@@ -147,7 +149,14 @@ class _FileState:
     """Window state in a JSON file that every process using the same directory shares."""
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot create the rate-limit counter folder {directory} ({error.strerror}); "
+                "set CRANIUM_PACER_DIR or CRANIUM_DATA_DIR to a writable folder",
+                variable="CRANIUM_PACER_DIR",
+            ) from error
         self._path = directory / "cranium-rate-window.json"
         self._file_lock = FileLock(str(directory / "cranium-rate-window.json.lock"))
         self._thread_lock = threading.Lock()

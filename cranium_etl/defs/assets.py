@@ -2,7 +2,7 @@
 
 import os
 import warnings
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 from pydantic import Field
@@ -38,10 +38,21 @@ PERMANENT_ERRORS = (
     ResponseError,
 )
 
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get("CRANIUM_PARTITIONS_START", "2026-01-01"),
-    timezone="UTC",
-)
+
+def partitions_start() -> str:
+    """Return the first daily partition from CRANIUM_PARTITIONS_START (YYYY-MM-DD)."""
+    value = os.environ.get("CRANIUM_PARTITIONS_START") or "2026-01-01"
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(
+            f"CRANIUM_PARTITIONS_START={value!r} is not a valid date; "
+            "set it as YYYY-MM-DD, for example 2026-01-01"
+        ) from None
+    return value
+
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
 
 
 class SyncConfig(dg.Config):
@@ -62,8 +73,8 @@ class SyncConfig(dg.Config):
     kinds={"parquet"},
     pool=CRANIUM_API_POOL,
     retry_policy=dg.RetryPolicy(
-        max_retries=int(os.environ.get("CRANIUM_STEP_RETRIES", "3")),
-        delay=float(os.environ.get("CRANIUM_STEP_RETRY_DELAY", "30")),
+        max_retries=int(os.environ.get("CRANIUM_STEP_RETRIES") or "3"),
+        delay=float(os.environ.get("CRANIUM_STEP_RETRY_DELAY") or "30"),
         backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,
     ),

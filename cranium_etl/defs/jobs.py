@@ -18,7 +18,7 @@ nightly_sync = dg.define_asset_job(
 
 @dg.schedule(
     job=nightly_sync,
-    cron_schedule=os.environ.get("CRANIUM_SCHEDULE_CRON", "0 2 * * *"),
+    cron_schedule=os.environ.get("CRANIUM_SCHEDULE_CRON") or "0 2 * * *",
     execution_timezone="UTC",
 )
 def nightly_sync_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
@@ -38,7 +38,7 @@ reconcile_deletions = dg.define_asset_job(
 weekly_reconciliation_schedule = dg.ScheduleDefinition(
     name="weekly_reconciliation_schedule",
     job=reconcile_deletions,
-    cron_schedule=os.environ.get("CRANIUM_RECONCILE_CRON", "0 3 * * 0"),
+    cron_schedule=os.environ.get("CRANIUM_RECONCILE_CRON") or "0 3 * * 0",
     execution_timezone="UTC",
     description="Weekly full listing that detects deleted bills of materials (Sunday 03:00 UTC).",
 )
