@@ -110,7 +110,8 @@ BOM_SCHEMA = pa.schema(
         _field("synced_at", TIMESTAMP, "Start time (UTC) of the sync run that fetched the row."),
     ],
     metadata={
-        "description": "Cranium AI bills of materials, one row per fetched version.",
+        "description": "Cranium AI bills of materials: a fetched version per row in the raw "
+        "layer, a bill of materials per row in a snapshot partition.",
         f"{METADATA_PREFIX}schema_version": SCHEMA_VERSION,
     },
 )
