@@ -5,8 +5,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-# Settings that name files; a relative value is resolved against the folder of the `.env` file
-# (or the working directory), so a subprocess started elsewhere finds the same file.
+# Settings that name files. A relative value is resolved against the folder of the `.env` file,
+# which is the working directory, so that a subprocess started elsewhere finds the same file.
 PATH_SETTINGS = ("CRANIUM_DATA_DIR", "CRANIUM_CA_BUNDLE", "CRANIUM_PACER_DIR")
 
 
