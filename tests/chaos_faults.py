@@ -81,7 +81,9 @@ def _bom_fault(plan: FaultPlan, rng: random.Random, allow_revoke: bool) -> Injec
 
 
 def _token_fault(plan: FaultPlan, rng: random.Random) -> InjectedFault:
-    kind = rng.choice(["status", "rate_limit", "reset", "slow_headers", "slow_body", "truncate"])
+    kind = rng.choice(
+        ["status", "rate_limit", "reset", "slow_headers", "slow_body", "truncate", "invalid_json"]
+    )
     skip = rng.randint(0, 2)
 
     if kind == "status":

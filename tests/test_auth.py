@@ -12,6 +12,7 @@ from test_client_support import client_config, fetch_records
 from cranium_etl.api import (
     AuthenticationError,
     CraniumClient,
+    ResponseError,
     RetriesExhausted,
 )
 from cranium_etl.sandbox import TOKEN_RESPONSE_STYLES
@@ -215,6 +216,27 @@ def test_token_endpoint_outage_exhausts_retries(sandbox):
     assert raised.value.last_status == 503
     assert raised.value.attempts == 3
     assert server.stats.token_requests == 3
+
+
+def test_token_response_invalid_json_retried(sandbox):
+    server = sandbox(bom_count=20)
+    server.faults.inject("invalid_json", endpoint="token", times=1)
+    with CraniumClient(client_config(server)) as client:
+        records, _ = fetch_records(client)
+
+    assert len(records) == 20
+    assert server.stats.token_requests == 2
+
+
+def test_token_response_invalid_json_fails_bounded(sandbox):
+    server = sandbox(bom_count=20)
+    server.faults.inject("invalid_json", endpoint="token", times=None)
+    with CraniumClient(client_config(server, max_invalid_response_retries=2)) as client:
+        with pytest.raises(ResponseError, match="not a JSON object"):
+            fetch_records(client)
+
+    assert server.stats.token_requests == 3
+    assert server.stats.data_requests == 0
 
 
 def test_concurrent_first_use_fetches_one_token(sandbox):

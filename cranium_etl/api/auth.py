@@ -86,11 +86,20 @@ class AccessToken:
 
 
 class _TransientTokenFailure(Exception):
-    def __init__(self, status: int | None, message: str, retry_after: float | None = None):
+    def __init__(
+        self,
+        status: int | None,
+        message: str,
+        retry_after: float | None = None,
+        invalid_body: ResponseError | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        # Set for a 200 response whose body is not JSON: retried like the data endpoint's,
+        # at most max_invalid_response_retries times, then raised.
+        self.invalid_body = invalid_body
 
 
 class TokenSource:
@@ -156,12 +165,17 @@ class TokenSource:
 
     def _fetch_with_retries(self) -> AccessToken:
         budget = RetryBudget(self._config.max_retries, self._config.max_total_wait)
+        invalid_bodies_left = self._config.max_invalid_response_retries
         attempt = 0
         while True:
             attempt += 1
             try:
                 return self._fetch_once()
             except _TransientTokenFailure as failure:
+                if failure.invalid_body is not None:
+                    if invalid_bodies_left <= 0:
+                        raise failure.invalid_body from None
+                    invalid_bodies_left -= 1
                 wait = failure.retry_after or self._backoff.delay(attempt)
                 if failure.status == 429 and wait > self._config.max_inline_wait:
                     raise RateLimitWaitTooLong(wait, self._config.max_inline_wait) from None
@@ -269,11 +283,12 @@ class TokenSource:
                 request_id=request_id,
             )
         if not isinstance(body, dict):
-            raise ResponseError(
+            error = ResponseError(
                 "token response is not a JSON object; check CRANIUM_TOKEN_URL",
                 url=self._config.token_url,
                 request_id=request_id,
             )
+            raise _TransientTokenFailure(status, error.problem, invalid_body=error)
 
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
