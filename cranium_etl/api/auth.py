@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote_plus
 
 import requests
 from oauthlib.oauth2 import OAuth2Error
 
+from .client_auth import ERROR_HINTS, FormEncodedBasicAuth
 from .config import ClientConfig
 from .errors import (
     AuthenticationError,
@@ -23,7 +22,7 @@ from .errors import (
     RetriesExhausted,
 )
 from .ratelimit import Backoff, RetryBudget, parse_retry_after
-from .redaction import Redactor, Secret
+from .redaction import Redactor
 from .stats import RequestStats
 from .transport import (
     TRANSIENT_TRANSPORT_ERRORS,
@@ -35,45 +34,6 @@ from .transport import (
     new_oauth_session,
     oauth_url,
 )
-
-# Setting to check for each OAuth 2.0 error code of a token response (RFC 6749 section 5.2).
-_ERROR_HINTS = {
-    "invalid_client": "check CRANIUM_CLIENT_ID and CRANIUM_CLIENT_SECRET",
-    "invalid_scope": "check CRANIUM_SCOPE",
-    "unauthorized_client": (
-        "the client may not use the client_credentials grant; check CRANIUM_CLIENT_ID"
-    ),
-    "unsupported_grant_type": (
-        "the endpoint does not accept the client_credentials grant; check CRANIUM_TOKEN_URL"
-    ),
-    "invalid_request": "check CRANIUM_TOKEN_URL and the token parameters",
-    "invalid_grant": "check CRANIUM_CLIENT_ID, CRANIUM_CLIENT_SECRET and CRANIUM_SCOPE",
-}
-
-
-class FormEncodedBasicAuth(requests.auth.AuthBase):
-    """HTTP Basic client authentication that form-urlencodes id and secret first.
-
-    RFC 6749 section 2.3.1 encodes both values with application/x-www-form-urlencoded before
-    joining them with ":" and applying base64; `requests.auth.HTTPBasicAuth` skips that step, so a
-    secret containing "+", ":" or "%" would reach the server changed.
-    """
-
-    def __init__(self, client_id: str, client_secret: Secret) -> None:
-        self._client_id = client_id
-        self._client_secret = client_secret
-
-    def header_value(self) -> str:
-        user = quote_plus(self._client_id, safe="")
-        password = quote_plus(self._client_secret.reveal(), safe="")
-        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self.header_value()
-        return request
-
-    def __repr__(self) -> str:
-        return f"FormEncodedBasicAuth(client_id={self._client_id!r})"
 
 
 @dataclass(frozen=True)
@@ -276,7 +236,7 @@ class TokenSource:
         if isinstance(body, dict) and body.get("error"):
             raise self._rejection(body, status, request_id)
         if status != 200:
-            hint = _ERROR_HINTS["invalid_client"] if status == 401 else "check CRANIUM_TOKEN_URL"
+            hint = ERROR_HINTS["invalid_client"] if status == 401 else "check CRANIUM_TOKEN_URL"
             raise AuthenticationError(
                 f"token request failed with HTTP {status}: {message}; {hint}",
                 status=status,
@@ -334,7 +294,7 @@ class TokenSource:
     def _rejection(self, body: dict, status: int, request_id: str | None) -> AuthenticationError:
         code = str(body.get("error"))
         description = body.get("error_description") or ""
-        hint = _ERROR_HINTS.get(code, "check CRANIUM_TOKEN_URL and the credentials")
+        hint = ERROR_HINTS.get(code, "check CRANIUM_TOKEN_URL and the credentials")
         detail = f"{code} ({description})" if description else code
         return AuthenticationError(
             self._redactor.redact(f"token request rejected: {detail}; {hint}"),
