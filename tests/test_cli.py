@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -122,11 +121,8 @@ def process_group_alive(group: int) -> bool:
     return True
 
 
-def test_dev_stops_dagster_on_sigterm(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {**clean_environment(), "DAGSTER_HOME": str(home)}
+def test_dev_stops_dagster_on_sigterm(tmp_path, dagster_home):
+    env = clean_environment()
     env["CRANIUM_DATA_DIR"] = str(tmp_path / "data")
     port = free_port()
     dev = subprocess.Popen(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from cranium_etl.defs.instance import prepare_instance
 from cranium_etl.demo import sandbox_environment
 from cranium_etl.storage import RawStore
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
 
@@ -30,19 +28,16 @@ def nightly_command() -> list[str]:
             "--tags", tags]  # fmt: skip
 
 
-def test_killed_run_recovered_and_next_run_complete(sandbox, tmp_path, monkeypatch):
+def test_killed_run_recovered_and_next_run_complete(sandbox, tmp_path, dagster_home):
     server = sandbox(bom_count=450)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+
     env = {**os.environ, **sandbox_environment(server), "CRANIUM_DATA_DIR": str(tmp_path / "data")}
     with dg.DagsterInstance.get() as instance:
         prepare_instance(instance)
     server.faults.inject("slow_body", delay=30.0, skip=1)
 
     killed = subprocess.Popen(
-        nightly_command(), env=env, cwd=home, start_new_session=True,
+        nightly_command(), env=env, cwd=dagster_home, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -68,7 +63,7 @@ def test_killed_run_recovered_and_next_run_complete(sandbox, tmp_path, monkeypat
         assert held == []
 
     completed = subprocess.run(
-        nightly_command(), env=env, cwd=home, capture_output=True, text=True, timeout=180
+        nightly_command(), env=env, cwd=dagster_home, capture_output=True, text=True, timeout=180
     )
 
     assert completed.returncode == 0, completed.stdout[-3000:]

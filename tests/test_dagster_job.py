@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -32,11 +31,7 @@ YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
 
 @pytest.fixture
-def instance(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def instance(dagster_home):
     with dg.DagsterInstance.get() as instance:
         yield instance
 
@@ -171,11 +166,8 @@ def test_schedule_requests_previous_day():
     assert schedule.execution_timezone == "UTC"
 
 
-def test_job_runs_through_dagster_cli(api, tmp_path, monkeypatch):
-    home = tmp_path / "cli_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+def test_job_runs_through_dagster_cli(api, tmp_path, dagster_home):
+    env = dict(os.environ)
     dagster = Path(sys.executable).with_name("dagster")
 
     completed = subprocess.run(
@@ -190,7 +182,6 @@ def test_job_runs_through_dagster_cli(api, tmp_path, monkeypatch):
     assert api.config.client_secret not in completed.stdout + completed.stderr
     partition_file = tmp_path / "data" / "bill_of_materials" / f"snapshot_date={YESTERDAY}"
     assert (partition_file / "part-0.parquet").exists()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         [run] = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
@@ -220,16 +211,12 @@ def start_cli_run(home: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def test_concurrent_runs_take_turns(api, tmp_path, monkeypatch):
-    home = tmp_path / "cli_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def test_concurrent_runs_take_turns(api, tmp_path, dagster_home):
     with dg.DagsterInstance.get() as instance:
         prepare_instance(instance)
     api.faults.inject("slow_headers", delay=2.0, times=3)
 
-    runs = [start_cli_run(home), start_cli_run(home)]
+    runs = [start_cli_run(dagster_home), start_cli_run(dagster_home)]
     outputs = [run.communicate(timeout=240)[0] for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]

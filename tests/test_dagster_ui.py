@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -73,18 +72,14 @@ def wait_for(check, timeout: float, description: str):
 
 
 @pytest.fixture
-def dagster_dev(sandbox, tmp_path):
+def dagster_dev(sandbox, tmp_path, dagster_home):
     """Start `dagster dev -w workspace.yaml` against a sandbox; yield (GraphQL URL, data dir)."""
     server = sandbox(bom_count=300)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     data_dir = tmp_path / "data"
     port = free_port()
     env = {
         **os.environ,
         **sandbox_environment(server),
-        "DAGSTER_HOME": str(home),
         "CRANIUM_DATA_DIR": str(data_dir),
     }
     dagster = Path(sys.executable).with_name("dagster")
