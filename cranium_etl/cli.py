@@ -23,7 +23,13 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     commands.add_parser("demo", help="run the nightly job twice against the sandbox and summarise")
-    dev = commands.add_parser("dev", help="start the Dagster UI with the sandbox as the API")
+    dev = commands.add_parser(
+        "dev",
+        help="start the Dagster UI with the sandbox as the API",
+        description="Start `dagster dev` on workspace.yaml at 127.0.0.1. Without "
+        "CRANIUM_CLIENT_ID (exported or in .env) it starts the sandbox and points the code "
+        "location at it. Needs DAGSTER_HOME; `make dev` sets it.",
+    )
     dev.add_argument("--port", type=int, default=3000, help="web server port (default: 3000)")
 
     sync = commands.add_parser(
@@ -48,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     snapshot.add_argument(
-        "--start", type=date.fromisoformat, default=yesterday, help="first day, YYYY-MM-DD"
+        "--start",
+        type=iso_day,
+        default=yesterday,
+        help="first day, YYYY-MM-DD (default: yesterday)",
     )
-    snapshot.add_argument(
-        "--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: --start)"
-    )
+    snapshot.add_argument("--end", type=iso_day, help="last day, YYYY-MM-DD (default: --start)")
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sandbox":
@@ -80,16 +87,34 @@ def main(argv: list[str] | None = None) -> int:
     return run_sync(full=args.full, reconcile=args.reconcile)
 
 
+def iso_day(value: str) -> date:
+    """Parse a YYYY-MM-DD command-line value."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {value!r}; use YYYY-MM-DD") from None
+
+
 def run_snapshot(start: date, end: date) -> int:
     """Rebuild the snapshot partitions from `start` to `end` from the raw layer."""
     from cranium_etl.environment import load_environment
     from cranium_etl.storage import RawStore, SnapshotStore, StorageError
 
+    environment = load_environment()
+    first_day = date.fromisoformat(environment.get("CRANIUM_PARTITIONS_START") or "2026-01-01")
+    last_day = datetime.now(UTC).date() - timedelta(days=1)
+    problem = None
     if end < start:
-        print(f"cranium-etl snapshot: --end {end} is before --start {start}", file=sys.stderr)
+        problem = f"--end {end} is before --start {start}"
+    elif end > last_day:
+        problem = f"{end} has not ended yet (UTC); the last complete day is {last_day}"
+    elif start < first_day:
+        problem = f"{start} is before the first partition {first_day} (CRANIUM_PARTITIONS_START)"
+    if problem:
+        print(f"cranium-etl snapshot: {problem}", file=sys.stderr)
         return 2
 
-    data_dir = Path(load_environment().get("CRANIUM_DATA_DIR") or "data")
+    data_dir = Path(environment.get("CRANIUM_DATA_DIR") or "data")
     raw, snapshots = RawStore(data_dir), SnapshotStore(data_dir)
     day = start
     try:
@@ -112,8 +137,9 @@ def run_dev(port: int) -> int:
 
     from cranium_etl.defs.instance import prepare_instance
     from cranium_etl.defs.resources import DEFAULT_BASE_URL
-    from cranium_etl.demo import api_environment, subprocess_cwd
+    from cranium_etl.demo import api_environment, require_dagster_home, subprocess_cwd
 
+    require_dagster_home()
     with dg.DagsterInstance.get() as instance:
         prepare_instance(instance)
     workspace = Path("workspace.yaml").resolve()
@@ -124,7 +150,14 @@ def run_dev(port: int) -> int:
             print(f"Cranium API at {env.get('CRANIUM_BASE_URL', DEFAULT_BASE_URL)}", flush=True)
         dagster = str(Path(sys.executable).with_name("dagster"))
         command = [dagster, "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
-        dagster_dev = subprocess.Popen(command, env=env, cwd=subprocess_cwd(env))
+        # A shell that starts a background job ignores SIGINT in it, and the child inherits that;
+        # dagster dev must not, because SIGINT is how it is stopped.
+        dagster_dev = subprocess.Popen(
+            command,
+            env=env,
+            cwd=subprocess_cwd(env),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
 
         # SIGTERM (from a service manager or `kill`) ends dagster dev the way Ctrl-C does, so
         # its web server and daemon do not outlive the sandbox.
@@ -161,6 +194,7 @@ def run_sync(full: bool, reconcile: bool) -> int:
         cranium = resources["cranium"].process_config_and_initialize()
         storage = resources["storage"].process_config_and_initialize()
         client = cranium.build_client(pacer_dir=storage.root / ".pacer", logger=log)
+        log.info("syncing from %s into %s", client.config.base_url, storage.root)
         with client:
             run_id = f"cli-{uuid.uuid4()}"
             if reconcile:
@@ -173,9 +207,10 @@ def run_sync(full: bool, reconcile: bool) -> int:
         print(f"cranium-etl sync: {error}", file=sys.stderr)
         return 1
 
+    pages = "page" if result.pages == 1 else "pages"
     print(
-        f"{result.records} bills of materials in {result.pages} pages ({result.sync_kind} sync); "
-        f"batch: {result.batch_path or 'none written'}"
+        f"{result.records} bills of materials in {result.pages} {pages} "
+        f"({result.sync_kind} sync); batch: {result.batch_path or 'none written'}"
     )
     if reconcile:
         print(f"{result.deletions_detected} bills of materials recorded as deleted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 DEMO_SEED = 42
 DEMO_BOM_COUNT = 3000
 BACKFILL_DAYS = 7
+DEMO_MARKER = ".cranium-demo"
 
 
 @contextlib.contextmanager
@@ -94,12 +96,38 @@ def run_nightly_job(partition: str, env: dict[str, str], config_file: Path) -> N
     )  # fmt: skip
 
 
-def main() -> int:
+def require_dagster_home() -> str:
+    """Return DAGSTER_HOME, or exit with a message that says how to set it."""
     dagster_home = os.environ.get("DAGSTER_HOME")
     if not dagster_home:
         raise SystemExit(
-            "DAGSTER_HOME is not set; run `make demo` or export DAGSTER_HOME=dagster_home"
+            "DAGSTER_HOME is not set; run `make demo` or `make dev`, or export "
+            "DAGSTER_HOME=dagster_home"
         )
+    return dagster_home
+
+
+def start_demo_data_dir(data_dir: Path) -> None:
+    """Empty the output of an earlier sandbox demo, and never touch any other data.
+
+    Every demo run starts a new sandbox tenant, so a second run on the same folder would mix two
+    tenants. The demo marks its folders and clears only marked ones.
+    """
+    marker = data_dir / DEMO_MARKER
+    if marker.exists():
+        shutil.rmtree(data_dir)
+        print(f"removed the previous demo's output in {data_dir}", flush=True)
+    elif data_dir.exists() and any(data_dir.iterdir()):
+        raise SystemExit(
+            f"{data_dir} holds data that the sandbox demo did not write; set CRANIUM_DATA_DIR to "
+            "an empty or new folder for the demo"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text("Written by `cranium-etl demo`; the next demo run empties this folder.\n")
+
+
+def main() -> int:
+    dagster_home = require_dagster_home()
 
     with dg.DagsterInstance.get() as instance:
         prepare_instance(instance)
@@ -111,6 +139,8 @@ def main() -> int:
     with api_environment() as (env, sandbox):
         data_dir = Path(env.get("CRANIUM_DATA_DIR") or "data").resolve()
         env["CRANIUM_DATA_DIR"] = str(data_dir)
+        if sandbox is not None:
+            start_demo_data_dir(data_dir)
         target = "the Cranium sandbox" if sandbox else env["CRANIUM_BASE_URL"]
         print(f"cranium-etl demo: syncing from {target} into {data_dir}", flush=True)
 

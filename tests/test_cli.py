@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cranium_etl.demo import sandbox_environment
+from cranium_etl.demo import DEMO_MARKER, sandbox_environment, start_demo_data_dir
 from cranium_etl.storage import RawStore, SnapshotStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -125,9 +125,11 @@ def test_dev_stops_dagster_on_sigterm(tmp_path, dagster_home):
     env = clean_environment()
     env["CRANIUM_DATA_DIR"] = str(tmp_path / "data")
     port = free_port()
+    # Started the way a shell starts a background job: with SIGINT ignored.
     dev = subprocess.Popen(
         [CLI, "dev", "--port", str(port)], cwd=REPO_ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -150,3 +152,53 @@ def test_dev_stops_dagster_on_sigterm(tmp_path, dagster_home):
     finally:
         if process_group_alive(dev.pid):
             os.killpg(dev.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2099-01-01"], "has not ended yet"),
+        (["--start", "2020-01-01"], "before the first partition"),
+        (["--start", "2026-11-03", "--end", "2026-11-01"], "is before --start"),
+        (["--start", "2026-13-01"], "invalid date '2026-13-01'; use YYYY-MM-DD"),
+    ],
+)
+def test_snapshot_rejects_invalid_days(tmp_path, args, message):
+    env = {**clean_environment(), "CRANIUM_DATA_DIR": str(tmp_path / "data")}
+
+    completed = run_cli(["snapshot", *args], tmp_path, env)
+
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert not (tmp_path / "data" / "bill_of_materials").exists()
+
+
+def test_dev_without_dagster_home_fails_clearly(tmp_path):
+    env = {name: value for name, value in clean_environment().items() if name != "DAGSTER_HOME"}
+
+    completed = run_cli(["dev", "--port", str(free_port())], REPO_ROOT, env)
+
+    assert completed.returncode == 1
+    assert "DAGSTER_HOME is not set" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_demo_clears_only_its_own_output(tmp_path):
+    data_dir = tmp_path / "data"
+    start_demo_data_dir(data_dir)
+    (data_dir / "raw").mkdir()
+
+    start_demo_data_dir(data_dir)
+
+    assert sorted(path.name for path in data_dir.iterdir()) == [DEMO_MARKER]
+
+
+def test_demo_refuses_other_data(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "batch.parquet").write_text("")
+
+    with pytest.raises(SystemExit, match="did not write"):
+        start_demo_data_dir(data_dir)
+
+    assert (data_dir / "batch.parquet").exists()

@@ -230,7 +230,9 @@ class Pacer:
                     state["remaining"] -= 1
                     return slept
                 else:
-                    reason = f"{state['remaining']} requests left in the rate-limit window"
+                    remaining = state["remaining"]
+                    noun = "request" if remaining == 1 else "requests"
+                    reason = f"{remaining} {noun} left in the rate-limit window"
                 wait = left + WINDOW_GUARD_SECONDS
 
             if on_wait is not None:
