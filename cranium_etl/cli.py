@@ -150,8 +150,8 @@ def run_dev(port: int) -> int:
             print(f"Cranium API at {env.get('CRANIUM_BASE_URL', DEFAULT_BASE_URL)}", flush=True)
         dagster = str(Path(sys.executable).with_name("dagster"))
         command = [dagster, "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
-        # A shell that starts a background job ignores SIGINT in it, and the child inherits that;
-        # dagster dev must not, because SIGINT is how it is stopped.
+        # A shell starts a background job with SIGINT ignored, and children inherit that. dagster
+        # dev must not ignore it, because SIGINT is how it is stopped.
         dagster_dev = subprocess.Popen(
             command,
             env=env,

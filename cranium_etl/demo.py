@@ -97,7 +97,7 @@ def run_nightly_job(partition: str, env: dict[str, str], config_file: Path) -> N
 
 
 def require_dagster_home() -> str:
-    """Return DAGSTER_HOME, or exit with a message that says how to set it."""
+    """Return DAGSTER_HOME, or exit with a message that explains how to set it."""
     dagster_home = os.environ.get("DAGSTER_HOME")
     if not dagster_home:
         raise SystemExit(
@@ -119,8 +119,8 @@ def start_demo_data_dir(data_dir: Path) -> None:
         print(f"removed the previous demo's output in {data_dir}", flush=True)
     elif data_dir.exists() and any(data_dir.iterdir()):
         raise SystemExit(
-            f"{data_dir} holds data that the sandbox demo did not write; set CRANIUM_DATA_DIR to "
-            "an empty or new folder for the demo"
+            f"{data_dir} contains data that the sandbox demo did not write; set "
+            "CRANIUM_DATA_DIR to an empty or new folder for the demo"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text("Written by `cranium-etl demo`; the next demo run empties this folder.\n")

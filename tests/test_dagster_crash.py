@@ -53,14 +53,14 @@ def test_killed_run_recovered_and_next_run_complete(sandbox, tmp_path, dagster_h
     with dg.DagsterInstance.get() as instance:
         [dead_run] = instance.get_runs()
         assert dead_run.status == dg.DagsterRunStatus.STARTED
-        held = instance.event_log_storage.get_concurrency_info(CRANIUM_API_POOL).claimed_slots
-        assert [slot.run_id for slot in held] == [dead_run.run_id]
+        claimed = instance.event_log_storage.get_concurrency_info(CRANIUM_API_POOL).claimed_slots
+        assert [slot.run_id for slot in claimed] == [dead_run.run_id]
 
         # What force termination in the UI does, then what `cranium-etl dev` does at start.
         instance.report_run_canceled(dead_run)
         prepare_instance(instance)
-        held = instance.event_log_storage.get_concurrency_info(CRANIUM_API_POOL).claimed_slots
-        assert held == []
+        claimed = instance.event_log_storage.get_concurrency_info(CRANIUM_API_POOL).claimed_slots
+        assert claimed == []
 
     completed = subprocess.run(
         nightly_command(), env=env, cwd=dagster_home, capture_output=True, text=True, timeout=180

@@ -26,7 +26,7 @@ def free_slots_of_finished_runs(instance: dg.DagsterInstance) -> list[str]:
 
     A run whose process was killed keeps its slot, so every later run would wait for it. Once
     the run is marked as ended (in the UI: Terminate, then force termination), this releases the
-    slot at once; the daemon does the same after `free_slots_after_run_end_seconds`.
+    slot at once. The daemon does the same after `free_slots_after_run_end_seconds`.
     """
     info = instance.event_log_storage.get_concurrency_info(CRANIUM_API_POOL)
     holders = {slot.run_id for slot in info.claimed_slots}
