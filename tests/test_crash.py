@@ -1,10 +1,10 @@
 """A sync killed with SIGKILL at any point: readers never see a partial file, the next run repairs.
 
 Each test runs the sync, a reconciliation or a snapshot build in a child process and kills it at
-one moment. A slow sandbox fault holds a token request or a page open, or `sync_child.py` pauses
-at a storage stage. The last test kills at random moments. After the
-kill, the previous data must be unchanged and every visible Parquet file complete; after the next
-run, the output must equal the tenant.
+one moment. A slow sandbox fault keeps a token request or a page open, or `sync_child.py` pauses
+at a storage stage. The last test kills at random moments. After the kill, the previous data must
+be unchanged and every visible Parquet file complete. After the next run, the output must equal
+the tenant.
 """
 
 from __future__ import annotations

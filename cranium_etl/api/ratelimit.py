@@ -27,7 +27,7 @@ WINDOW_GUARD_SECONDS = 0.05
 RESET_SLACK_SECONDS = 1.25
 
 # A request started this close to a window's end may reach the API in the next window and
-# overfill it, so the pacer holds it for the next window: 5 % of the window, at most 0.25 s.
+# overfill it, so the pacer delays it to the next window: 5 % of the window, at most 0.25 s.
 # NOTE: this assumes the request reaches the API within that time; a slower network moves
 # requests across the window end unnoticed.
 BOUNDARY_FRACTION = 0.05
