@@ -1,13 +1,13 @@
 """Chaos rounds: syncs under random faults, tenant changes and kills keep the Parquet exact.
 
 One sandbox serves every round. Each round changes the tenant, schedules random faults (see
-chaos_faults.py) and runs one of: an incremental sync, a full sync, a reconciliation (both
-sometimes while a background thread changes the tenant), a sync that must fail on a poisoned
-response, a sync whose cursor the API rejects, a sync started while another holds the lock, or a
-sync, reconciliation or snapshot build in a child process killed with SIGKILL at a random
-moment. After each round the raw layer and today's snapshot are compared with the tenant, and
-any missing, stale, extra or duplicated record fails the test. Every operation runs under a
-timeout, so a hung run fails too.
+chaos_faults.py) and runs one operation. The operations are an incremental sync, a full sync and
+a reconciliation, sometimes while a background thread changes the tenant. Others are a sync that
+must fail on a poisoned response, a sync whose cursor the API rejects, and a sync started while
+another has the lock. The last kind runs a sync, reconciliation or snapshot build in a child
+process and kills it with SIGKILL at a random moment. After each round the raw layer and today's
+snapshot are compared with the tenant, and any missing, stale, extra or duplicated record fails
+the test. Every operation runs under a timeout, so a hung run fails too.
 
 Deleted records: the cursor feed never reports a deletion, so an id deleted since the start of
 the last completed reconciliation may still be live in the output. Every other deleted id must

@@ -188,8 +188,8 @@ class Pacer:
     window ends. Responses with `X-Rate-Limit-*` headers correct the state, and then
     `rate_limit_reserve` requests stay unused so that a request of another process that is
     already in flight does not run into a 429. Without the headers the pacer counts only the
-    requests it sees itself, in windows aligned to multiples of `rate_window` since the Unix
-    epoch.
+    requests sent through it, and through other pacers sharing its `pacer_dir`, in windows
+    aligned to multiples of `rate_window` since the Unix epoch.
     """
 
     def __init__(

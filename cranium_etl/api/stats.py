@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, fields
 class RequestStats:
     """Totals since the client was created; safe to update from several threads.
 
-    `requests` counts data requests sent (retries included), `token_requests` token requests
-    sent, `unauthorized` and `rate_limited` the 401 and 429 responses, `retries` the requests sent
-    again after a failure, `wait_seconds` the time spent sleeping (backoff, Retry-After and
-    pacing), `pages` and `records` what the iteration yielded.
+    `requests` counts data requests sent, retries included. `token_requests` counts token
+    requests, and `unauthorized` and `rate_limited` the 401 and 429 responses. `retries` counts
+    requests sent again after a failure. `wait_seconds` is the time spent sleeping (backoff,
+    Retry-After and pacing). `pages` and `records` count what the iteration yielded.
     """
 
     requests: int = 0

@@ -24,8 +24,8 @@ from cranium_etl.sync import (
 
 CRANIUM_API_POOL = "cranium_api"
 
-# BackfillPolicy is marked beta in Dagster 1.13; the warning repeats in every step process and
-# tells an operator nothing they can act on.
+# BackfillPolicy is marked beta in Dagster 1.13. The warning repeats in every step process and
+# gives an operator nothing to act on.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 # Errors that another attempt cannot fix: wrong credentials or scope, a missing setting, a 4xx
